@@ -1,0 +1,59 @@
+"""The hook's pure entry points: a decoded request in, a response (plain data) out.
+
+`sync` and `customize` take the JSON body as decoded by the web layer and raise
+`RequestError` for a malformed request; they never do I/O, read the clock or log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from hooks import vocabulary as v
+from hooks.decide import decide
+from hooks.model import RequestError, parse_parent, parse_sync_request
+from hooks.settings import Settings
+
+
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with second precision, as `metav1.Time` serializes."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sync(body: object, settings: Settings, now: datetime) -> dict[str, Any]:
+    """POST /sync: `{controller, parent, children, related, finalizing}` → `{status, children}`."""
+    if not isinstance(body, Mapping):
+        raise RequestError("request body must be a JSON object")
+    return decide(parse_sync_request(body), settings, timestamp(now))
+
+
+def customize(body: object) -> dict[str, Any]:
+    """POST /customize: the related objects, a function of the parent only (Metacontroller
+    caches the answer per parent uid and generation)."""
+    if not isinstance(body, Mapping):
+        raise RequestError("request body must be a JSON object")
+    parent = parse_parent(body)
+    meta = parent.metadata
+    rules: list[dict[str, Any]] = []
+    spec = parent.spec if isinstance(parent.spec, Mapping) else {}
+    ref = spec.get("nimCache")
+    cache_name = ref.get("name") if isinstance(ref, Mapping) else None
+    if isinstance(cache_name, str) and cache_name:
+        rules.append(
+            {
+                "apiVersion": "apps.nvidia.com/v1alpha1",
+                "resource": "nimcaches",
+                "namespace": meta.namespace,
+                "names": [cache_name],
+            }
+        )
+    rules.append(
+        {
+            "apiVersion": "v1",
+            "resource": "pods",
+            "namespace": meta.namespace,
+            "labelSelector": {"matchLabels": {v.BUILD_POD_LABEL: meta.uid}},
+        }
+    )
+    return {"relatedResources": rules}

@@ -1,0 +1,556 @@
+"""Typed, frozen views of the parts of a Metacontroller v2 sync request that the hook reads.
+
+Only the fields we read are modelled (never whole Pods, Jobs or `managedFields`), with wire
+names as aliases and `extra="ignore"`, so parsing stays fast and the models document exactly
+what the decision depends on. Nothing here mutates its input.
+
+Two kinds of failure are kept apart:
+- `RequestError`: the request itself is malformed (not a Metacontroller request) → HTTP 400.
+- `SpecError`: the request is fine but the NIMBuild's `spec` is not → state Failed, InvalidSpec.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
+
+from hooks import vocabulary as v
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+class RequestError(ValueError):
+    """The request is not a well-formed Metacontroller hook request (answered with 400)."""
+
+
+class SpecError(ValueError):
+    """The NIMBuild spec cannot be used; `fields` names every offending `spec.*` path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def describe_errors(error: ValidationError, prefix: str) -> list[str]:
+    """Turn pydantic errors into `spec.image.repository: Field required` style lines."""
+    lines = []
+    for item in error.errors(include_url=False, include_context=False):
+        path = ".".join([prefix, *(str(part) for part in item["loc"])])
+        lines.append(f"{path}: {item['msg']}")
+    return lines
+
+
+# --- field checks -----------------------------------------------------------------------------
+
+_QUANTITY = re.compile(
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def _quantity(value: str | int | float) -> str:
+    """Quantities are int-or-string on the wire; the Job gets the string form."""
+    if isinstance(value, bool):
+        raise ValueError("must be a quantity such as '1' or '16Gi'")
+    text = str(value)
+    if not _QUANTITY.match(text):
+        raise ValueError(f"{text!r} is not a Kubernetes quantity")
+    return text
+
+
+def _check_qualified_name(key: str) -> None:
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        raise ValueError(f"key {key!r} has an invalid prefix")
+    if len(name) > 63 or not _LABEL_NAME.match(name):
+        raise ValueError(f"key {key!r} is not a valid label or annotation key")
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    for key, text in value.items():
+        _check_qualified_name(key)
+        if text and (len(text) > 63 or not _LABEL_NAME.match(text)):
+            raise ValueError(f"label value {text!r} (key {key!r}) is not a valid label value")
+    return value
+
+
+def _annotations(value: dict[str, str]) -> dict[str, str]:
+    for key in value:
+        _check_qualified_name(key)
+    return value
+
+
+Quantity = Annotated[StrictStr | StrictInt | float, AfterValidator(_quantity)]
+Labels = Annotated[dict[StrictStr, StrictStr], AfterValidator(_labels)]
+AnnotationMap = Annotated[dict[StrictStr, StrictStr], AfterValidator(_annotations)]
+NonEmpty = Annotated[StrictStr, Field(min_length=1)]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+class _StrictWire(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, strict=True)
+
+
+# --- NIMBuild spec ----------------------------------------------------------------------------
+
+
+class NIMCacheReference(_StrictWire):
+    name: NonEmpty
+    profile: StrictStr = ""
+
+
+class Image(_StrictWire):
+    repository: NonEmpty
+    tag: NonEmpty
+    pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(None, alias="pullPolicy")
+    pull_secrets: tuple[NonEmpty, ...] = Field((), alias="pullSecrets")
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+class Resources(_StrictWire):
+    limits: dict[StrictStr, Quantity] = {}
+    requests: dict[StrictStr, Quantity] = {}
+
+
+class Toleration(_StrictWire):
+    key: StrictStr | None = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: StrictStr | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: StrictInt | None = Field(None, alias="tolerationSeconds")
+
+
+class EnvVar(_StrictWire):
+    name: NonEmpty
+    value: StrictStr | None = None
+    value_from: dict[StrictStr, Any] | None = Field(None, alias="valueFrom")
+
+    def wire(self) -> dict[str, Any]:
+        """The entry as it goes into a container's `env` (unset fields absent)."""
+        entry: dict[str, Any] = {"name": self.name}
+        if self.value is not None:
+            entry["value"] = self.value
+        if self.value_from is not None:
+            entry["valueFrom"] = self.value_from
+        return entry
+
+
+class TrtllmLimits(_StrictWire):
+    max_batch_size: Annotated[StrictInt, Field(ge=1)] = Field(8, alias="maxBatchSize")
+    max_seq_len: Annotated[StrictInt, Field(ge=1)] = Field(4096, alias="maxSeqLen")
+    max_num_tokens: Annotated[StrictInt, Field(ge=1)] = Field(8192, alias="maxNumTokens")
+
+
+class BuildSettings(_StrictWire):
+    """`spec.build`, our optional addition; unset fields fall back to the hook's settings."""
+
+    backend: Literal["nim", "trtllm"] = v.BACKEND_NIM
+    backoff_limit: Annotated[StrictInt, Field(ge=0, le=10)] | None = Field(
+        None, alias="backoffLimit"
+    )
+    active_deadline_seconds: Annotated[StrictInt, Field(ge=60)] | None = Field(
+        None, alias="activeDeadlineSeconds"
+    )
+    trtllm: TrtllmLimits = TrtllmLimits()
+
+
+class NIMBuildSpec(_StrictWire):
+    nim_cache: NIMCacheReference = Field(alias="nimCache")
+    image: Image
+    model_name: StrictStr = Field("", alias="modelName")
+    resources: Resources = Resources()
+    tolerations: tuple[Toleration, ...] = ()
+    node_selector: dict[StrictStr, StrictStr] = Field({}, alias="nodeSelector")
+    env: tuple[EnvVar, ...] = ()
+    labels: Labels = {}
+    annotations: AnnotationMap = {}
+    build: BuildSettings = BuildSettings()
+
+
+def parse_spec(raw: object) -> NIMBuildSpec:
+    """`parent.spec` → NIMBuildSpec, or SpecError naming every offending field."""
+    if not isinstance(raw, Mapping):
+        raise SpecError(["spec: must be an object"])
+    try:
+        return NIMBuildSpec.model_validate(raw)
+    except ValidationError as error:
+        raise SpecError(describe_errors(error, "spec")) from None
+
+
+# --- observed status (our own earlier output) -------------------------------------------------
+
+
+class NIMProfile(_Wire):
+    name: str = ""
+    model: str = ""
+    release: str = ""
+    config: dict[str, str] = {}
+
+    def wire(self) -> dict[str, Any]:
+        """`status.inputProfile` / `outputProfile` shape: empty strings left out."""
+        out: dict[str, Any] = {"name": self.name}
+        if self.model:
+            out["model"] = self.model
+        if self.release:
+            out["release"] = self.release
+        if self.config:
+            out["config"] = dict(self.config)
+        return out
+
+    @property
+    def buildable(self) -> bool:
+        return self.config.get("trtllm_buildable") == "true"
+
+
+class Condition(_Wire):
+    type: str
+    status: str = "Unknown"
+    reason: str = ""
+    message: str = ""
+    last_transition_time: str = Field("", alias="lastTransitionTime")
+
+
+class ObservedStatus(_Wire):
+    state: str = ""
+    input_profile: NIMProfile | None = Field(None, alias="inputProfile")
+    output_profile: NIMProfile | None = Field(None, alias="outputProfile")
+    conditions: tuple[Condition, ...] = ()
+
+    def condition(self, kind: str) -> Condition | None:
+        for item in self.conditions:
+            if item.type == kind:
+                return item
+        return None
+
+
+# --- parent -----------------------------------------------------------------------------------
+
+
+class ObjectMeta(_Wire):
+    name: str
+    namespace: str = "default"
+    uid: str = ""
+    generation: int = 0
+    labels: dict[str, str] = {}
+    creation_timestamp: str = Field("", alias="creationTimestamp")
+
+
+class _NameMeta(_Wire):
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""
+    labels: dict[str, str] = {}
+    creation_timestamp: str = Field("", alias="creationTimestamp")
+
+
+# --- NIMCache (related) -----------------------------------------------------------------------
+
+
+class _NGCSource(_Wire):
+    auth_secret: str = Field("", alias="authSecret")
+
+
+class _HFSource(_Wire):
+    auth_secret: str = Field("", alias="authSecret")
+
+
+class _Source(_Wire):
+    ngc: _NGCSource | None = None
+    hf: _HFSource | None = None
+    data_store: _HFSource | None = Field(None, alias="dataStore")
+
+
+class _PVC(_Wire):
+    name: str = ""
+    sub_path: str = Field("", alias="subPath")
+
+
+class _Storage(_Wire):
+    pvc: _PVC = _PVC()
+
+
+class _NIMCacheSpec(_Wire):
+    source: _Source = _Source()
+    storage: _Storage = _Storage()
+    user_id: int | None = Field(None, alias="userID")
+    group_id: int | None = Field(None, alias="groupID")
+    runtime_class_name: str = Field("", alias="runtimeClassName")
+
+
+class _NIMCacheStatus(_Wire):
+    state: str = ""
+    profiles: tuple[NIMProfile, ...] = ()
+
+
+class NIMCache(_Wire):
+    metadata: _NameMeta
+    spec: _NIMCacheSpec = _NIMCacheSpec()
+    status: _NIMCacheStatus = _NIMCacheStatus()
+
+    @property
+    def pvc_name(self) -> str:
+        """Upstream rule: `spec.storage.pvc.name`, else `<nimcache>-pvc`."""
+        return self.spec.storage.pvc.name or f"{self.metadata.name}-pvc"
+
+    @property
+    def user_id(self) -> int:
+        return 1000 if self.spec.user_id is None else self.spec.user_id
+
+    @property
+    def group_id(self) -> int:
+        return 2000 if self.spec.group_id is None else self.spec.group_id
+
+    def profile(self, name: str) -> NIMProfile | None:
+        for item in self.status.profiles:
+            if item.name == name:
+                return item
+        return None
+
+
+# --- Pods and Jobs (related / children) -------------------------------------------------------
+
+
+class Terminated(_Wire):
+    exit_code: int | None = Field(None, alias="exitCode")
+    reason: str = ""
+    message: str = ""
+
+
+class Waiting(_Wire):
+    reason: str = ""
+    message: str = ""
+
+
+class ContainerState(_Wire):
+    waiting: Waiting | None = None
+    running: dict[str, Any] | None = None
+    terminated: Terminated | None = None
+
+
+class ContainerStatus(_Wire):
+    name: str
+    restart_count: int = Field(0, alias="restartCount")
+    state: ContainerState = ContainerState()
+    last_state: ContainerState = Field(ContainerState(), alias="lastState")
+
+
+class PodCondition(_Wire):
+    type: str
+    status: str = "Unknown"
+    reason: str = ""
+    message: str = ""
+
+
+class _OwnerRef(_Wire):
+    uid: str = ""
+
+
+class _PodMeta(_NameMeta):
+    owner_references: tuple[_OwnerRef, ...] = Field((), alias="ownerReferences")
+
+
+class _PodStatus(_Wire):
+    phase: str = ""
+    reason: str = ""
+    message: str = ""
+    conditions: tuple[PodCondition, ...] = ()
+    container_statuses: tuple[ContainerStatus, ...] = Field((), alias="containerStatuses")
+    init_container_statuses: tuple[ContainerStatus, ...] = Field((), alias="initContainerStatuses")
+
+
+class Pod(_Wire):
+    metadata: _PodMeta
+    status: _PodStatus = _PodStatus()
+
+    def container(self, name: str) -> ContainerStatus | None:
+        for item in (*self.status.init_container_statuses, *self.status.container_statuses):
+            if item.name == name:
+                return item
+        return None
+
+    def owned_by(self, job_uid: str) -> bool:
+        """Pods of an older Job (same label, other owner) must not speak for this one."""
+        if not job_uid:
+            return True
+        owners = {ref.uid for ref in self.metadata.owner_references}
+        labelled = {
+            self.metadata.labels.get("batch.kubernetes.io/controller-uid"),
+            self.metadata.labels.get("controller-uid"),
+        } - {None}
+        if not owners and not labelled:
+            return True
+        return job_uid in owners or job_uid in labelled
+
+
+class _JobCondition(_Wire):
+    type: str
+    status: str = "Unknown"
+    reason: str = ""
+    message: str = ""
+
+
+class _JobStatus(_Wire):
+    conditions: tuple[_JobCondition, ...] = ()
+
+
+class Job(_Wire):
+    """An observed build Job; `raw` is kept to hand the Job back unchanged (see decide)."""
+
+    metadata: _NameMeta
+    status: _JobStatus = _JobStatus()
+    raw: dict[str, Any] = Field(default_factory=dict, exclude=True)
+
+    def condition_true(self, kind: str) -> _JobCondition | None:
+        for item in self.status.conditions:
+            if item.type == kind and item.status == "True":
+                return item
+        return None
+
+    @property
+    def complete(self) -> bool:
+        return self.condition_true("Complete") is not None
+
+    @property
+    def failed(self) -> _JobCondition | None:
+        return self.condition_true("Failed")
+
+    def builder_env(self, name: str) -> str | None:
+        """A plain env value of the engine-builder container, e.g. NIMBUILD_INPUT_PROFILE."""
+        spec = self.raw.get("spec")
+        template = spec.get("template") if isinstance(spec, Mapping) else None
+        pod_spec = template.get("spec") if isinstance(template, Mapping) else None
+        containers = pod_spec.get("containers") if isinstance(pod_spec, Mapping) else None
+        for container in containers if isinstance(containers, list) else ():
+            if not isinstance(container, Mapping) or container.get("name") != v.BUILDER_CONTAINER:
+                continue
+            env = container.get("env")
+            for entry in env if isinstance(env, list) else ():
+                if isinstance(entry, Mapping) and entry.get("name") == name:
+                    value = entry.get("value")
+                    return value if isinstance(value, str) else None
+        return None
+
+
+# --- the request ------------------------------------------------------------------------------
+
+
+class Parent(_Wire):
+    metadata: ObjectMeta
+    spec: Any = None
+    status: Any = None
+
+
+class SyncRequest(BaseModel):
+    """What `decide` needs, decoded; the spec is parsed later so its errors become status."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    parent: Parent
+    status: ObservedStatus
+    jobs: tuple[Job, ...]
+    nimcaches: tuple[NIMCache, ...]
+    pods: tuple[Pod, ...]
+    finalizing: bool = False
+
+
+def _object_map(container: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]:
+    """The objects of `children[key]` / `related[key]`; a missing map counts as empty."""
+    group = container.get(key)
+    if group is None:
+        return []
+    if not isinstance(group, Mapping):
+        raise RequestError(f"{where}[{key!r}] must be an object keyed by namespace/name")
+    objects = []
+    for name in sorted(group):
+        item = group[name]
+        if not isinstance(item, Mapping):
+            raise RequestError(f"{where}[{key!r}][{name!r}] must be an object")
+        objects.append(item)
+    return objects
+
+
+def _section(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    section = body.get(key)
+    if section is None:
+        return {}
+    if not isinstance(section, Mapping):
+        raise RequestError(f"{key} must be an object")
+    return section
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _validate(model: type[_M], raw: Mapping[str, Any], where: str) -> _M:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        raise RequestError("; ".join(describe_errors(error, where))) from None
+
+
+def parse_parent(body: Mapping[str, Any]) -> Parent:
+    """`parent` of a sync or customize request; 400 when it is not an object with metadata."""
+    raw = body.get("parent")
+    if not isinstance(raw, Mapping):
+        raise RequestError("request has no 'parent' object")
+    return _validate(Parent, raw, "parent")
+
+
+def parse_status(raw: object) -> ObservedStatus:
+    """The parent's current status; one we cannot read is treated as no status at all."""
+    if not isinstance(raw, Mapping):
+        return ObservedStatus()
+    try:
+        return ObservedStatus.model_validate(raw)
+    except ValidationError:
+        return ObservedStatus()
+
+
+def parse_sync_request(body: Mapping[str, Any]) -> SyncRequest:
+    """A decoded JSON body → SyncRequest, or RequestError naming what is malformed."""
+    parent = parse_parent(body)
+    children = _section(body, "children")
+    related = _section(body, "related")
+    jobs = tuple(_job(raw) for raw in _object_map(children, v.JOB_KEY, "children"))
+    nimcaches = tuple(
+        _validate(NIMCache, raw, "related.NIMCache")
+        for raw in _object_map(related, v.NIMCACHE_KEY, "related")
+    )
+    pods = tuple(
+        _validate(Pod, raw, "related.Pod") for raw in _object_map(related, v.POD_KEY, "related")
+    )
+    finalizing = body.get("finalizing", False)
+    if not isinstance(finalizing, bool):
+        raise RequestError("finalizing must be a boolean")
+    return SyncRequest(
+        parent=parent,
+        status=parse_status(parent.status),
+        jobs=jobs,
+        nimcaches=nimcaches,
+        pods=pods,
+        finalizing=finalizing,
+    )
+
+
+def _job(raw: Mapping[str, Any]) -> Job:
+    job = _validate(Job, raw, "children.Job")
+    return job.model_copy(update={"raw": dict(raw)})

@@ -1,0 +1,377 @@
+"""Render the build Job (DESIGN §5) as plain data: a pure function of spec, NIMCache and profile.
+
+The render is minimal and deterministic: unset fields are absent (never `null`), lists keep a
+fixed order (defaults first, user entries merged by name; `env` is never sorted because
+`$(VAR)` references depend on order), and nothing the API server fills in (`selector`,
+`manualSelector`) is ever returned, since Metacontroller would fight the server over it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hooks import vocabulary as v
+from hooks.model import EnvVar, NIMBuildSpec, NIMCache, NIMProfile, ObjectMeta
+from hooks.settings import Settings
+
+GPU = "nvidia.com/gpu"
+BUILDER_RESOURCES = {
+    "requests": {"cpu": "50m", "memory": "64Mi"},
+    "limits": {"cpu": "500m", "memory": "256Mi"},
+}
+JOB_CONTROLLER_LABELS = (
+    "controller-uid",
+    "batch.kubernetes.io/controller-uid",
+    "job-name",
+    "batch.kubernetes.io/job-name",
+)
+APPLY_ANNOTATIONS = (
+    "metacontroller.k8s.io/last-applied-configuration",
+    "kubectl.kubernetes.io/last-applied-configuration",
+)
+
+
+class ResourceProblem(ValueError):
+    """The GPU rule cannot be met (state Failed, reason InvalidResources)."""
+
+
+def cut_name(text: str, limit: int = v.NAME_LIMIT) -> str:
+    """`text` if it fits, else a prefix plus a stable 8-character hash of the whole text."""
+    if len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"{text[: limit - 9].rstrip('-._')}-{digest}"
+
+
+def job_name(parent_name: str) -> str:
+    """`<nimbuild>-engine-build`, cut to 63 characters with a stable hash when too long."""
+    full = parent_name + v.JOB_SUFFIX
+    if len(full) <= v.NAME_LIMIT:
+        return full
+    digest = hashlib.sha256(parent_name.encode()).hexdigest()[:8]
+    keep = v.NAME_LIMIT - len(v.JOB_SUFFIX) - 9
+    return f"{parent_name[:keep].rstrip('-._')}-{digest}{v.JOB_SUFFIX}"
+
+
+def model_name(spec: NIMBuildSpec, meta: ObjectMeta) -> str:
+    """Upstream `GetModelName`: `spec.modelName`, else the NIMBuild's name."""
+    return spec.model_name or meta.name
+
+
+def gpu_count(profile: NIMProfile) -> int | None:
+    """GPUs the profile needs: its `tensorParallelism` or `tp` tag, times `pp` when present."""
+    tp = profile.config.get("tensorParallelism") or profile.config.get("tp")
+    if not tp:
+        return None
+    pp = profile.config.get("pp") or "1"
+    try:
+        count = int(tp) * int(pp)
+        if int(tp) < 1 or int(pp) < 1:
+            raise ValueError
+    except ValueError:
+        raise ResourceProblem(
+            f"profile {profile.name} has tp={tp!r} pp={pp!r}; both must be positive whole numbers"
+        ) from None
+    return count
+
+
+def gpu_resources(spec: NIMBuildSpec, profile: NIMProfile) -> dict[str, dict[str, str]]:
+    """`resources` of the GPU container: the user's, with the GPU rule applied (DESIGN §4)."""
+    requests = {key: str(value) for key, value in spec.resources.requests.items()}
+    limits = {key: str(value) for key, value in spec.resources.limits.items()}
+    count = gpu_count(profile)
+    user_gpu = GPU in requests or GPU in limits
+    if count is not None:
+        if user_gpu:
+            raise ResourceProblem(
+                f"profile {profile.name} sets tensor parallelism ({count} GPUs), but "
+                f"spec.resources also sets {GPU}; leave {GPU} out of spec.resources"
+            )
+        requests[GPU] = limits[GPU] = str(count)
+    elif not user_gpu:
+        raise ResourceProblem(
+            f"profile {profile.name} has no tensorParallelism or tp tag and spec.resources "
+            f"does not request {GPU}; set spec.resources.requests['{GPU}']"
+        )
+    else:
+        # Extended resources need requests == limits; fill in the missing side.
+        requests.setdefault(GPU, limits.get(GPU, ""))
+        limits.setdefault(GPU, requests[GPU])
+        if requests[GPU] != limits[GPU]:
+            raise ResourceProblem(
+                f"spec.resources requests {GPU}={requests[GPU]} but limits {GPU}={limits[GPU]}; "
+                "GPU requests and limits must be equal"
+            )
+    return _resources(requests, limits)
+
+
+def _resources(requests: Mapping[str, str], limits: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if limits:
+        out["limits"] = dict(limits)
+    if requests:
+        out["requests"] = dict(requests)
+    return out
+
+
+def merge_env(defaults: Iterable[dict[str, Any]], user: Iterable[EnvVar]) -> list[dict[str, Any]]:
+    """Defaults first; a user entry replaces the default of the same name in place, the rest
+    follow in user order; a later user entry of the same name wins. No duplicates."""
+    merged: dict[str, dict[str, Any]] = {entry["name"]: entry for entry in defaults}
+    for entry in user:
+        merged[entry.name] = entry.wire()
+    return list(merged.values())
+
+
+def nim_env(
+    spec: NIMBuildSpec, meta: ObjectMeta, cache: NIMCache, profile: NIMProfile
+) -> list[dict[str, Any]]:
+    """The NIM container's env: upstream defaults, LoRA rule, then the user's `spec.env`."""
+    defaults: list[dict[str, Any]] = [
+        {"name": "NIM_CACHE_PATH", "value": v.MODEL_STORE},
+        {"name": "NIM_SERVER_PORT", "value": str(v.NIM_PORT)},
+        {"name": "NIM_HTTP_API_PORT", "value": str(v.NIM_PORT)},
+        {"name": "NIM_CUSTOM_MODEL_NAME", "value": model_name(spec, meta)},
+        {"name": "NIM_MODEL_PROFILE", "value": profile.name},
+    ]
+    ngc = cache.spec.source.ngc
+    if ngc is not None and ngc.auth_secret:
+        # Upstream dereferences the NGC source unconditionally (quirk Q6); non-NGC caches
+        # simply get no NGC key.
+        defaults.append(
+            {
+                "name": "NGC_API_KEY",
+                "valueFrom": {"secretKeyRef": {"name": ngc.auth_secret, "key": "NGC_API_KEY"}},
+            }
+        )
+    if profile.config.get("feat_lora") == "true":
+        defaults.append({"name": "NIM_PEFT_SOURCE", "value": "/tmp"})
+    return merge_env(defaults, spec.env)
+
+
+def builder_timeout(deadline: int) -> int:
+    """Leave the builder time to report its own timeout before the Job's deadline kills it."""
+    return deadline - min(120, deadline // 10)
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """Everything the Job depends on, resolved once by `decide`."""
+
+    spec: NIMBuildSpec
+    meta: ObjectMeta
+    cache: NIMCache
+    profile: NIMProfile
+    settings: Settings
+
+    @property
+    def backend(self) -> str:
+        return self.spec.build.backend
+
+    @property
+    def deadline(self) -> int:
+        value = self.spec.build.active_deadline_seconds
+        return self.settings.active_deadline_seconds if value is None else value
+
+    @property
+    def backoff_limit(self) -> int:
+        value = self.spec.build.backoff_limit
+        return self.settings.backoff_limit if value is None else value
+
+
+def _builder_env(plan: BuildPlan) -> list[dict[str, Any]]:
+    env = [
+        (v.ENV_BACKEND, plan.backend),
+        (v.ENV_MODEL_STORE, v.MODEL_STORE),
+        (v.ENV_MODEL_NAME, model_name(plan.spec, plan.meta)),
+        (v.ENV_INPUT_PROFILE, plan.profile.name),
+        (v.ENV_NIM_URL, f"http://127.0.0.1:{v.NIM_PORT}"),
+        (v.ENV_TIMEOUT, str(builder_timeout(plan.deadline))),
+        (v.ENV_RESULT_FILE, "/dev/termination-log"),
+    ]
+    if plan.backend == v.BACKEND_TRTLLM:
+        tags = plan.profile.config
+        limits = plan.spec.build.trtllm
+        env += [
+            (v.ENV_TP, tags.get("tensorParallelism") or tags.get("tp") or "1"),
+            (v.ENV_PP, tags.get("pp") or "1"),
+            (v.ENV_PRECISION, tags.get("precision", "")),
+            (v.ENV_MAX_BATCH_SIZE, str(limits.max_batch_size)),
+            (v.ENV_MAX_SEQ_LEN, str(limits.max_seq_len)),
+            (v.ENV_MAX_NUM_TOKENS, str(limits.max_num_tokens)),
+            (v.ENV_SCRATCH_DIR, v.SCRATCH_DIR),
+            ("TMPDIR", v.SCRATCH_DIR),
+        ]
+    return [{"name": name, "value": value} for name, value in env]
+
+
+_CONTAINER_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
+def _mount(cache: NIMCache, read_only: bool) -> dict[str, Any]:
+    mount: dict[str, Any] = {"name": v.CACHE_VOLUME, "mountPath": v.MODEL_STORE}
+    if cache.spec.storage.pvc.sub_path:
+        mount["subPath"] = cache.spec.storage.pvc.sub_path
+    if read_only:
+        mount["readOnly"] = True
+    return mount
+
+
+def _nim_container(plan: BuildPlan) -> dict[str, Any]:
+    image = plan.spec.image
+    container: dict[str, Any] = {
+        "name": v.NIM_CONTAINER,
+        "image": image.reference,
+        "restartPolicy": "Always",  # native sidecar: stopped by the kubelet when the builder exits
+        "env": nim_env(plan.spec, plan.meta, plan.cache, plan.profile),
+        "ports": [{"name": "api", "containerPort": v.NIM_PORT, "protocol": "TCP"}],
+        "volumeMounts": [_mount(plan.cache, read_only=False)],
+        "securityContext": dict(_CONTAINER_SECURITY),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if image.pull_policy:
+        container["imagePullPolicy"] = image.pull_policy
+    resources = gpu_resources(plan.spec, plan.profile)
+    if resources:
+        container["resources"] = resources
+    return container
+
+
+def _builder_container(plan: BuildPlan) -> dict[str, Any]:
+    trtllm = plan.backend == v.BACKEND_TRTLLM
+    env = _builder_env(plan)
+    mounts = [_mount(plan.cache, read_only=not trtllm)]
+    if trtllm:
+        # No NIM sidecar: the user's env goes here, but never over our NIMBUILD_* settings.
+        ours = {entry["name"] for entry in env}
+        env = [e for e in merge_env((), plan.spec.env) if e["name"] not in ours] + env
+        mounts.append({"name": v.SCRATCH_VOLUME, "mountPath": v.SCRATCH_DIR})
+    container: dict[str, Any] = {
+        "name": v.BUILDER_CONTAINER,
+        "image": plan.settings.trtllm_image if trtllm else plan.settings.builder_image,
+        "command": ["python", "-m", "engine_builder"],
+        "env": env,
+        "volumeMounts": mounts,
+        "resources": gpu_resources(plan.spec, plan.profile) if trtllm else BUILDER_RESOURCES,
+        "securityContext": {**_CONTAINER_SECURITY, "readOnlyRootFilesystem": True},
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    return container
+
+
+def job_labels(spec: NIMBuildSpec, meta: ObjectMeta) -> dict[str, str]:
+    """`spec.labels` plus ours (ours win: selectors and tools depend on them)."""
+    return {
+        **spec.labels,
+        "app.kubernetes.io/name": "nimbuild",
+        "app.kubernetes.io/instance": cut_name(meta.name),
+        "app.kubernetes.io/component": "engine-build",
+        "app.kubernetes.io/managed-by": v.MANAGED_BY,
+    }
+
+
+def render_job(plan: BuildPlan) -> dict[str, Any]:
+    """The desired `batch/v1` Job for this build (raises ResourceProblem on the GPU rule)."""
+    spec, meta, cache = plan.spec, plan.meta, plan.cache
+    labels = job_labels(spec, meta)
+    annotations = {**spec.annotations, "sidecar.istio.io/inject": "false"}
+    security: dict[str, Any] = {
+        "runAsNonRoot": True,
+        "runAsUser": cache.user_id,
+        "runAsGroup": cache.group_id,
+        "fsGroup": cache.group_id,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    volumes: list[dict[str, Any]] = [
+        {"name": v.CACHE_VOLUME, "persistentVolumeClaim": {"claimName": cache.pvc_name}}
+    ]
+    pod: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": security,
+        "containers": [_builder_container(plan)],
+        "volumes": volumes,
+    }
+    if plan.backend == v.BACKEND_TRTLLM:
+        volumes.append({"name": v.SCRATCH_VOLUME, "emptyDir": {}})
+    else:
+        pod["shareProcessNamespace"] = True  # the builder sees the NIM server's process end
+        pod["initContainers"] = [_nim_container(plan)]
+    if spec.image.pull_secrets:
+        pod["imagePullSecrets"] = [{"name": name} for name in spec.image.pull_secrets]
+    if spec.tolerations:
+        pod["tolerations"] = [
+            t.model_dump(by_alias=True, exclude_none=True) for t in spec.tolerations
+        ]
+    if spec.node_selector:
+        pod["nodeSelector"] = dict(spec.node_selector)
+    if cache.spec.runtime_class_name:
+        pod["runtimeClassName"] = cache.spec.runtime_class_name
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(meta.name),
+            "namespace": meta.namespace,
+            "labels": labels,
+            "annotations": annotations,
+        },
+        "spec": {
+            "backoffLimit": plan.backoff_limit,
+            "activeDeadlineSeconds": plan.deadline,
+            "template": {
+                "metadata": {
+                    "labels": {**labels, v.BUILD_POD_LABEL: meta.uid},
+                    "annotations": dict(annotations),
+                },
+                "spec": pod,
+            },
+        },
+    }
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _without_nulls(item) for k, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value if item is not None]
+    return value
+
+
+def hand_back(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """An observed Job as a desired child: the Job is the durable record of a build, so once
+    it exists we return it as it is (never re-rendered from a NIMCache that may be gone),
+    minus status, server-owned metadata and the fields the Job controller fills in."""
+    found = raw.get("metadata")
+    meta: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    out_meta: dict[str, Any] = {"name": meta.get("name", "")}
+    for key in ("namespace", "labels"):
+        if meta.get(key):
+            out_meta[key] = meta[key]
+    annotations = meta.get("annotations")
+    if isinstance(annotations, Mapping):
+        kept = {k: a for k, a in annotations.items() if k not in APPLY_ANNOTATIONS}
+        if kept:
+            out_meta["annotations"] = kept
+    spec = dict(raw["spec"]) if isinstance(raw.get("spec"), Mapping) else {}
+    spec.pop("selector", None)
+    spec.pop("manualSelector", None)
+    template = spec.get("template")
+    if isinstance(template, Mapping) and isinstance(template.get("metadata"), Mapping):
+        tmeta = dict(template["metadata"])
+        if isinstance(tmeta.get("labels"), Mapping):
+            tmeta["labels"] = {
+                k: lv for k, lv in tmeta["labels"].items() if k not in JOB_CONTROLLER_LABELS
+            }
+        tmeta.pop("creationTimestamp", None)
+        spec["template"] = {**template, "metadata": tmeta}
+    result: dict[str, Any] = _without_nulls(
+        {"apiVersion": "batch/v1", "kind": "Job", "metadata": out_meta, "spec": spec}
+    )
+    return result
