@@ -119,7 +119,7 @@ class Image(_StrictWire):
     repository: NonEmpty
     tag: NonEmpty
     pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(None, alias="pullPolicy")
-    pull_secrets: tuple[NonEmpty, ...] = Field((), alias="pullSecrets")
+    pull_secrets: list[NonEmpty] = Field([], alias="pullSecrets")
 
     @property
     def reference(self) -> str:
@@ -178,9 +178,9 @@ class NIMBuildSpec(_StrictWire):
     image: Image
     model_name: StrictStr = Field("", alias="modelName")
     resources: Resources = Resources()
-    tolerations: tuple[Toleration, ...] = ()
+    tolerations: list[Toleration] = []
     node_selector: dict[StrictStr, StrictStr] = Field({}, alias="nodeSelector")
-    env: tuple[EnvVar, ...] = ()
+    env: list[EnvVar] = []
     labels: Labels = {}
     annotations: AnnotationMap = {}
     build: BuildSettings = BuildSettings()

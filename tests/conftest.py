@@ -1,0 +1,47 @@
+"""Shared fixtures: an app built from a test config, its client, and a clean environment."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from hooks.settings import Settings
+from hooks.sync import create_app
+
+CLOCK = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+TEST_SETTINGS = Settings(builder_image="registry.example.com/nimbuild-controller:test")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test sees the hook settings another test or the shell left behind."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("NIMBUILD_"):
+            monkeypatch.delenv(name)
+    yield
+
+
+@pytest.fixture
+def app_config() -> dict[str, Any]:
+    return {"SETTINGS": TEST_SETTINGS, "CLOCK": lambda: CLOCK, "TESTING": True}
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Flask:
+    return create_app(app_config)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
