@@ -109,6 +109,14 @@ def builder_done(message: str, exit_code: int = 0) -> dict[str, Any]:
     return container("engine-builder", terminated(exit_code, reason, message))
 
 
+NIM_DIED = (
+    "the NIM server process exited before it was ready; see "
+    "kubectl logs test-nimbuild-engine-build-abcde -c nim-build-ctr --previous"
+)
+NIM_DIED = (
+    "the NIM server process exited before it was ready; see "
+    "kubectl logs test-nimbuild-engine-build-abcde -c nim-build-ctr --previous"
+)
 NIM_STOPPED = container("nim-build-ctr", terminated(143, "Error"))
 NIM_RUNNING = container("nim-build-ctr", RUNNING)
 
@@ -177,14 +185,7 @@ def cases() -> dict[str, Callable[[], dict[str, Any]]]:
             restarts=1,
             last=terminated(1, "Error", "CUDA error: out of memory"),
         ),
-        builder=builder_done(
-            json.dumps(
-                {
-                    "error": "the NIM server process exited before it was ready; see kubectl logs test-nimbuild-engine-build-abcde -c nim-build-ctr --previous"
-                }
-            ),
-            3,
-        ),
+        builder=builder_done(json.dumps({"error": NIM_DIED}), 3),
     )
     return {
         # --- decision table, row by row ---

@@ -1,0 +1,264 @@
+"""The HTTP contract (DESIGN §3) through the Flask test client: what a malformed request
+gets (a JSON error, never a 200), auth, health, metrics and customize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from builders import UID, nimbuild, nimcache, request
+from flask.testing import FlaskClient
+
+from hooks.settings import Settings
+from hooks.sync import create_app
+
+
+def error_of(response: Any, status: int) -> str:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert set(body) == {"error"} and body["error"]
+    message: str = body["error"]
+    return message
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        pytest.param(b"{not json", "not valid JSON", id="malformed-json"),
+        pytest.param(b"", "not valid JSON", id="empty-body"),
+        pytest.param(b'{"parent": {"a": NaN}}', "not valid JSON", id="nan"),
+        pytest.param(b'{"parent": "\xff"}', "not valid JSON", id="invalid-utf8"),
+        pytest.param(b'{"parent": "\\ud800"}', "not valid JSON", id="unpaired-surrogate"),
+        pytest.param(b"[" * 20000 + b"]" * 20000, "not valid JSON", id="deep-nesting"),
+        pytest.param(b"[1, 2]", "JSON object", id="not-an-object"),
+        pytest.param(b"{}", "parent", id="no-parent"),
+        pytest.param(b'{"parent": []}', "parent", id="parent-not-object"),
+        pytest.param(b'{"parent": {"spec": {}}}', "parent.metadata", id="parent-without-metadata"),
+        pytest.param(
+            b'{"parent": {"metadata": {"name": "x"}}, "children": []}',
+            "children",
+            id="children-not-a-map",
+        ),
+        pytest.param(
+            b'{"parent": {"metadata": {"name": "x"}}, "related": {"Pod.v1": {"a/b": 3}}}',
+            "related",
+            id="related-entry-not-object",
+        ),
+        pytest.param(
+            b'{"parent": {"metadata": {"name": "x"}}, "related": {"Pod.v1": {"a/b": {}}}}',
+            "related.Pod.metadata",
+            id="pod-without-metadata",
+        ),
+        pytest.param(
+            b'{"parent": {"metadata": {"name": "x"}}, "finalizing": "yes"}',
+            "finalizing",
+            id="finalizing-not-bool",
+        ),
+    ],
+)
+@pytest.mark.parametrize("path", ["/sync", "/customize"])
+def test_bad_requests_get_400_with_a_json_error(
+    client: FlaskClient, body: bytes, needle: str, path: str
+) -> None:
+    response = client.post(path, data=body, content_type="application/json")
+    if path == "/customize" and needle in (
+        "children",
+        "related",
+        "related.Pod.metadata",
+        "finalizing",
+    ):
+        # customize reads only the parent; the rest of the body is not its business
+        assert response.status_code == 200
+        return
+    assert needle in error_of(response, 400)
+
+
+def test_unparseable_spec_is_a_200_with_failed_state_naming_the_fields(client: FlaskClient) -> None:
+    parent = nimbuild(image={"repository": 7}, nimCache={})
+    response = client.post("/sync", json=request(parent, caches=[nimcache()]))
+    assert response.status_code == 200
+    status = response.get_json()["status"]
+    assert status["state"] == "Failed"
+    failed = next(c for c in status["conditions"] if c["type"] == "NIM_BUILD_RECONCILE_FAILED")
+    assert failed["reason"] == "InvalidSpec"
+    for field in ("spec.image.repository", "spec.image.tag", "spec.nimCache.name"):
+        assert field in failed["message"]
+    assert response.get_json()["children"] == []
+
+
+def test_body_over_the_limit_is_413(app_config: dict[str, Any]) -> None:
+    app = create_app({**app_config, "SETTINGS": Settings(max_body_bytes=1024)})
+    response = app.test_client().post(
+        "/sync", data=b'{"parent": "' + b"x" * 5000 + b'"}', content_type="application/json"
+    )
+    assert "larger than 1024" in error_of(response, 413)
+
+
+def test_body_at_the_limit_is_read(app_config: dict[str, Any]) -> None:
+    app = create_app({**app_config, "SETTINGS": Settings(max_body_bytes=1024)})
+    body = b'{"parent": "' + b"x" * (1024 - 14) + b'"}'
+    assert len(body) == 1024
+    response = app.test_client().post("/sync", data=body, content_type="application/json")
+    assert "parent" in error_of(response, 400)
+
+
+@pytest.mark.parametrize("content_type", ["text/html", "application/x-www-form-urlencoded"])
+def test_non_json_content_type_is_415(client: FlaskClient, content_type: str) -> None:
+    response = client.post("/sync", data=b"{}", content_type=content_type)
+    assert "not JSON" in error_of(response, 415)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", "/sync"), ("put", "/sync"), ("delete", "/customize"), ("post", "/healthz")],
+)
+def test_wrong_method_is_405(client: FlaskClient, method: str, path: str) -> None:
+    response = getattr(client, method)(path)
+    error_of(response, 405)
+    assert "Allow" in response.headers
+
+
+def test_unknown_path_is_404_json(client: FlaskClient) -> None:
+    error_of(client.get("/nope"), 404)
+
+
+def test_unexpected_exception_is_500_json_not_a_partial_200(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hooks.core
+
+    def explode(*_: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(hooks.core, "decide", explode)
+    response = client.post("/sync", json=request(nimbuild(), caches=[nimcache()]))
+    assert error_of(response, 500) == "internal error: RuntimeError"
+
+
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [
+        (None, 401),
+        ("Bearer wrong", 401),
+        ("Basic s3cret", 401),
+        ("Bearer s3cret", 200),
+        ("bearer s3cret", 200),
+    ],
+)
+def test_bearer_token_is_checked_when_configured(
+    app_config: dict[str, Any], header: str | None, status: int
+) -> None:
+    app = create_app({**app_config, "SETTINGS": Settings(auth_token="s3cret")})
+    headers = {"Authorization": header} if header else {}
+    for path, body in (("/sync", request(nimbuild())), ("/customize", {"parent": nimbuild()})):
+        response = app.test_client().post(path, json=body, headers=headers)
+        assert response.status_code == status
+        if status == 401:
+            assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert app.test_client().get("/healthz").status_code == 200
+
+
+def test_token_is_read_from_a_mounted_file(tmp_path: Any) -> None:
+    token = tmp_path / "token"
+    token.write_text("from-file\n")
+    settings = Settings.from_env({"NIMBUILD_HOOK_AUTH_TOKEN_FILE": str(token)})
+    assert settings.auth_token == "from-file"
+
+
+def test_health_and_readiness(client: FlaskClient) -> None:
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/readyz").get_json() == {"status": "ready"}
+
+
+def test_metrics_count_requests_and_decisions(client: FlaskClient) -> None:
+    client.post("/sync", json=request(nimbuild()))
+    client.post("/sync", data=b"nope", content_type="application/json")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'nimbuild_hook_requests_total{code="200",hook="sync"} 1.0' in text
+    assert 'nimbuild_hook_requests_total{code="400",hook="sync"} 1.0' in text
+    assert 'nimbuild_sync_decisions_total{reason="NIMCacheNotFound",state="Pending"} 1.0' in text
+    assert "nimbuild_hook_duration_seconds_bucket" in text
+
+
+def test_customize_selects_the_nimcache_by_name_and_the_build_pods_by_label(
+    client: FlaskClient,
+) -> None:
+    response = client.post("/customize", json={"controller": {}, "parent": nimbuild()})
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "relatedResources": [
+            {
+                "apiVersion": "apps.nvidia.com/v1alpha1",
+                "resource": "nimcaches",
+                "namespace": "default",
+                "names": ["test-nimcache"],
+            },
+            {
+                "apiVersion": "v1",
+                "resource": "pods",
+                "namespace": "default",
+                "labelSelector": {"matchLabels": {"nimbuild.apps.nvidia.com/nimbuild-uid": UID}},
+            },
+        ]
+    }
+
+
+def test_customize_depends_on_the_parent_only(client: FlaskClient) -> None:
+    a = client.post("/customize", json={"parent": nimbuild(status={"state": "Ready"})})
+    b = client.post("/customize", json={"parent": nimbuild(), "controller": {"x": 1}})
+    assert a.get_data() == b.get_data()
+
+
+def test_finalizing_answers_finalized_with_status(client: FlaskClient) -> None:
+    response = client.post("/sync", json=request(nimbuild(), finalizing=True))
+    body = response.get_json()
+    assert body["finalized"] is True
+    assert body["status"]["state"] == "Pending"
+
+
+@pytest.mark.parametrize(
+    ("env", "field", "value"),
+    [
+        ({}, "builder_image", "ghcr.io/nimbuild-controller/nimbuild-controller:0.1.0"),
+        ({"NIMBUILD_HOOK_BUILDER_IMAGE": "r.example/b:1"}, "builder_image", "r.example/b:1"),
+        ({"NIMBUILD_HOOK_BACKOFF_LIMIT": "3"}, "backoff_limit", 3),
+        ({"NIMBUILD_HOOK_ACTIVE_DEADLINE_SECONDS": "600"}, "active_deadline_seconds", 600),
+        ({"NIMBUILD_HOOK_MAX_BODY_BYTES": "2048"}, "max_body_bytes", 2048),
+        ({"NIMBUILD_HOOK_AUTH_TOKEN": " t "}, "auth_token", "t"),
+    ],
+)
+def test_settings_come_from_the_environment(env: dict[str, str], field: str, value: object) -> None:
+    assert getattr(Settings.from_env(env), field) == value
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"NIMBUILD_HOOK_BACKOFF_LIMIT": "many"},
+        {"NIMBUILD_HOOK_ACTIVE_DEADLINE_SECONDS": "5"},
+        {"NIMBUILD_HOOK_AUTH_TOKEN_FILE": "/nonexistent/token"},
+    ],
+)
+def test_bad_settings_stop_the_app_from_starting(env: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="NIMBUILD_HOOK_"):
+        create_app({"ENV": env})
+
+
+def test_settings_reach_the_rendered_job(app_config: dict[str, Any]) -> None:
+    env = {
+        "NIMBUILD_HOOK_BUILDER_IMAGE": "registry.internal/nimbuild:2",
+        "NIMBUILD_HOOK_BACKOFF_LIMIT": "4",
+        "NIMBUILD_HOOK_ACTIVE_DEADLINE_SECONDS": "1200",
+    }
+    app = create_app({"ENV": env, "CLOCK": app_config["CLOCK"]})
+    from builders import buildable
+
+    body = request(nimbuild(), caches=[nimcache(profiles=[buildable(tp="1")])])
+    job = app.test_client().post("/sync", json=body).get_json()["children"][0]
+    assert job["spec"]["backoffLimit"] == 4
+    assert job["spec"]["activeDeadlineSeconds"] == 1200
+    builder = job["spec"]["template"]["spec"]["containers"][0]
+    assert builder["image"] == "registry.internal/nimbuild:2"
+    timeout = next(e for e in builder["env"] if e["name"] == "NIMBUILD_TIMEOUT_SECONDS")
+    assert 1000 <= int(timeout["value"]) < 1200
