@@ -17,20 +17,15 @@ limit_request_line = 8190
 limit_request_fields = 100
 accesslog = "-"
 errorlog = "-"
-access_log_format = (
-    '{"remote": "%(h)s", "request": "%(r)s", "status": %(s)s, "bytes": %(B)s, "ms": %(M)s}'
-)
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms'
+# No control socket: the root filesystem is read-only in the hook's pod.
+control_socket_disable = True
 certfile = os.environ.get("TLS_CERT_FILE") or None
 keyfile = os.environ.get("TLS_KEY_FILE") or None
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "json": {
-            "format": '{"time": "%(asctime)s", "level": "%(levelname)s", '
-            '"logger": "%(name)s", "message": %(message)r}',
-        }
-    },
+    "formatters": {"json": {"()": "hooks.jsonlog.JsonFormatter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
