@@ -397,6 +397,13 @@ def start_build(request: SyncRequest, spec: NIMBuildSpec, settings: Settings) ->
     else:
         profile = buildable[0]
 
+    if cache.user_id == 0:
+        # runAsNonRoot would stop the pod at start; say so now instead.
+        return failed_outcome(
+            v.COND_RECONCILE_FAILED,
+            v.R_INVALID_NIM_CACHE,
+            f"NIMCache {cache_name} sets spec.userID 0; the build pod does not run as root",
+        )
     plan = BuildPlan(spec=spec, meta=meta, cache=cache, profile=profile, settings=settings)
     try:
         job = render_job(plan)

@@ -57,6 +57,7 @@ R_NIM_CACHE_NOT_READY: Final = "NIMCacheNotReady"  # upstream: "NIMCache not rea
 R_NIM_CACHE_READY: Final = "NIMCacheReady"  # a NIMCache problem that has cleared
 R_INVALID_SPEC: Final = "InvalidSpec"  # spec cannot be parsed
 R_INVALID_RESOURCES: Final = "InvalidResources"  # GPU rule cannot be met
+R_INVALID_NIM_CACHE: Final = "InvalidNIMCache"  # the NIMCache asks for something we refuse
 R_MULTIPLE_PROFILES: Final = "MultipleBuildableProfilesFound"
 R_NO_PROFILE: Final = "NoBuildableProfilesFound"
 R_PROFILE_FOUND: Final = "BuildableProfileFound"

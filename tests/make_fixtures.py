@@ -414,6 +414,9 @@ def cases() -> dict[str, Callable[[], dict[str, Any]]]:
                 )
             ],
         ),
+        "nimcache-asking-for-root-is-refused": lambda: request(
+            nimbuild(), caches=[nimcache(profiles=TP8, userID=0)]
+        ),
         "trtllm-backend-job": lambda: request(
             nimbuild(
                 build={
