@@ -119,7 +119,7 @@ class Image(_StrictWire):
     repository: NonEmpty
     tag: NonEmpty
     pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(None, alias="pullPolicy")
-    pull_secrets: list[NonEmpty] = Field([], alias="pullSecrets")
+    pull_secrets: list[NonEmpty] = Field(default_factory=list, alias="pullSecrets")
 
     @property
     def reference(self) -> str:
@@ -127,8 +127,8 @@ class Image(_StrictWire):
 
 
 class Resources(_StrictWire):
-    limits: dict[StrictStr, Quantity] = {}
-    requests: dict[StrictStr, Quantity] = {}
+    limits: dict[StrictStr, Quantity] = Field(default_factory=dict)
+    requests: dict[StrictStr, Quantity] = Field(default_factory=dict)
 
 
 class Toleration(_StrictWire):
@@ -170,20 +170,20 @@ class BuildSettings(_StrictWire):
     active_deadline_seconds: Annotated[StrictInt, Field(ge=60)] | None = Field(
         None, alias="activeDeadlineSeconds"
     )
-    trtllm: TrtllmLimits = TrtllmLimits()
+    trtllm: TrtllmLimits = Field(default_factory=TrtllmLimits)
 
 
 class NIMBuildSpec(_StrictWire):
     nim_cache: NIMCacheReference = Field(alias="nimCache")
     image: Image
     model_name: StrictStr = Field("", alias="modelName")
-    resources: Resources = Resources()
-    tolerations: list[Toleration] = []
-    node_selector: dict[StrictStr, StrictStr] = Field({}, alias="nodeSelector")
-    env: list[EnvVar] = []
-    labels: Labels = {}
-    annotations: AnnotationMap = {}
-    build: BuildSettings = BuildSettings()
+    resources: Resources = Field(default_factory=Resources)
+    tolerations: list[Toleration] = Field(default_factory=list)
+    node_selector: dict[StrictStr, StrictStr] = Field(default_factory=dict, alias="nodeSelector")
+    env: list[EnvVar] = Field(default_factory=list)
+    labels: Labels = Field(default_factory=dict)
+    annotations: AnnotationMap = Field(default_factory=dict)
+    build: BuildSettings = Field(default_factory=BuildSettings)
 
 
 def parse_spec(raw: object) -> NIMBuildSpec:
@@ -203,7 +203,7 @@ class NIMProfile(_Wire):
     name: str = ""
     model: str = ""
     release: str = ""
-    config: dict[str, str] = {}
+    config: dict[str, str] = Field(default_factory=dict)
 
     def wire(self) -> dict[str, Any]:
         """`status.inputProfile` / `outputProfile` shape: empty strings left out."""
@@ -250,7 +250,7 @@ class ObjectMeta(_Wire):
     namespace: str = "default"
     uid: str = ""
     generation: int = 0
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = Field(default_factory=dict)
     creation_timestamp: str = Field("", alias="creationTimestamp")
 
 
@@ -258,7 +258,7 @@ class _NameMeta(_Wire):
     name: str = ""
     namespace: str = ""
     uid: str = ""
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = Field(default_factory=dict)
     creation_timestamp: str = Field("", alias="creationTimestamp")
 
 
@@ -285,12 +285,12 @@ class _PVC(_Wire):
 
 
 class _Storage(_Wire):
-    pvc: _PVC = _PVC()
+    pvc: _PVC = Field(default_factory=_PVC)
 
 
 class _NIMCacheSpec(_Wire):
-    source: _Source = _Source()
-    storage: _Storage = _Storage()
+    source: _Source = Field(default_factory=_Source)
+    storage: _Storage = Field(default_factory=_Storage)
     user_id: int | None = Field(None, alias="userID")
     group_id: int | None = Field(None, alias="groupID")
     runtime_class_name: str = Field("", alias="runtimeClassName")
@@ -303,8 +303,8 @@ class _NIMCacheStatus(_Wire):
 
 class NIMCache(_Wire):
     metadata: _NameMeta
-    spec: _NIMCacheSpec = _NIMCacheSpec()
-    status: _NIMCacheStatus = _NIMCacheStatus()
+    spec: _NIMCacheSpec = Field(default_factory=_NIMCacheSpec)
+    status: _NIMCacheStatus = Field(default_factory=_NIMCacheStatus)
 
     @property
     def pvc_name(self) -> str:
@@ -349,8 +349,8 @@ class ContainerState(_Wire):
 class ContainerStatus(_Wire):
     name: str
     restart_count: int = Field(0, alias="restartCount")
-    state: ContainerState = ContainerState()
-    last_state: ContainerState = Field(ContainerState(), alias="lastState")
+    state: ContainerState = Field(default_factory=ContainerState)
+    last_state: ContainerState = Field(default_factory=lambda: ContainerState(), alias="lastState")
 
 
 class PodCondition(_Wire):
@@ -379,7 +379,7 @@ class _PodStatus(_Wire):
 
 class Pod(_Wire):
     metadata: _PodMeta
-    status: _PodStatus = _PodStatus()
+    status: _PodStatus = Field(default_factory=_PodStatus)
 
     def container(self, name: str) -> ContainerStatus | None:
         for item in (*self.status.init_container_statuses, *self.status.container_statuses):
@@ -416,7 +416,7 @@ class Job(_Wire):
     """An observed build Job; `raw` is kept to hand the Job back unchanged (see decide)."""
 
     metadata: _NameMeta
-    status: _JobStatus = _JobStatus()
+    status: _JobStatus = Field(default_factory=_JobStatus)
     raw: dict[str, Any] = Field(default_factory=dict, exclude=True)
 
     def condition_true(self, kind: str) -> _JobCondition | None:

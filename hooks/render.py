@@ -337,9 +337,10 @@ def render_job(plan: BuildPlan) -> dict[str, Any]:
 
 
 def _without_nulls(value: Any) -> Any:
-    if isinstance(value, Mapping):
+    """Drop `null`s (the API serializes e.g. `template.metadata.creationTimestamp: null`)."""
+    if type(value) is dict:
         return {k: _without_nulls(item) for k, item in value.items() if item is not None}
-    if isinstance(value, list):
+    if type(value) is list:
         return [_without_nulls(item) for item in value if item is not None]
     return value
 
