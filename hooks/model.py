@@ -350,10 +350,12 @@ class ContainerStatus(_Wire):
     name: str
     restart_count: int = Field(0, alias="restartCount")
     state: ContainerState = Field(default_factory=ContainerState)
-    last_state: ContainerState = Field(default_factory=lambda: ContainerState(), alias="lastState")
+    last_state: ContainerState = Field(default_factory=ContainerState, alias="lastState")
 
 
-class PodCondition(_Wire):
+class StatusCondition(_Wire):
+    """A condition in a Pod's or Job's `status.conditions[]`."""
+
     type: str
     status: str = "Unknown"
     reason: str = ""
@@ -372,7 +374,7 @@ class _PodStatus(_Wire):
     phase: str = ""
     reason: str = ""
     message: str = ""
-    conditions: tuple[PodCondition, ...] = ()
+    conditions: tuple[StatusCondition, ...] = ()
     container_statuses: tuple[ContainerStatus, ...] = Field((), alias="containerStatuses")
     init_container_statuses: tuple[ContainerStatus, ...] = Field((), alias="initContainerStatuses")
 
@@ -401,15 +403,8 @@ class Pod(_Wire):
         return job_uid in owners or job_uid in labelled
 
 
-class _JobCondition(_Wire):
-    type: str
-    status: str = "Unknown"
-    reason: str = ""
-    message: str = ""
-
-
 class _JobStatus(_Wire):
-    conditions: tuple[_JobCondition, ...] = ()
+    conditions: tuple[StatusCondition, ...] = ()
 
 
 class Job(_Wire):
@@ -419,7 +414,7 @@ class Job(_Wire):
     status: _JobStatus = Field(default_factory=_JobStatus)
     raw: dict[str, Any] = Field(default_factory=dict, exclude=True)
 
-    def condition_true(self, kind: str) -> _JobCondition | None:
+    def condition_true(self, kind: str) -> StatusCondition | None:
         for item in self.status.conditions:
             if item.type == kind and item.status == "True":
                 return item
@@ -430,7 +425,7 @@ class Job(_Wire):
         return self.condition_true("Complete") is not None
 
     @property
-    def failed(self) -> _JobCondition | None:
+    def failed(self) -> StatusCondition | None:
         return self.condition_true("Failed")
 
     def builder_env(self, name: str) -> str | None:
