@@ -13,8 +13,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# Runtime dependencies are pinned to requirements.lock (what the image ships), so the tests run
+# the same versions; its hashes are for the image build and are stripped for this editable install.
+$(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
+	sed -e '/--hash=/d' -e 's/[[:space:]]*\\$$//' requirements.lock > $(VENV)/constraints.txt
+	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e '.[test]'
 	touch $@
 
 run: $(VENV)/.installed
