@@ -255,7 +255,7 @@ def _builder_container(plan: BuildPlan) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": v.BUILDER_CONTAINER,
         "image": plan.settings.trtllm_image if trtllm else plan.settings.builder_image,
-        "command": ["python", "-m", "engine_builder"],
+        "command": ["python3", "-m", "engine_builder"],
         "env": env,
         "volumeMounts": mounts,
         "resources": gpu_resources(plan.spec, plan.profile) if trtllm else BUILDER_RESOURCES,
