@@ -45,3 +45,18 @@ def app(app_config: dict[str, Any]) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+# --- hypothesis profiles (tests/test_properties.py) -------------------------------------------
+from hypothesis import HealthCheck  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+hypothesis_settings.register_profile(
+    "ci",
+    derandomize=True,  # the same examples on every run: a failure reproduces
+    deadline=None,
+    max_examples=300,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+hypothesis_settings.load_profile("ci")
