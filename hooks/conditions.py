@@ -17,6 +17,7 @@ from hooks.model import ObservedStatus
 
 MESSAGE_LIMIT = 4096
 _REASON = re.compile(v.REASON_PATTERN)
+_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")  # metav1.Time on the wire
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Fact:
     status: bool
     reason: str
     message: str
+    since: str = ""  # when it became so, if known from the observed world (else: now)
 
 
 def safe_reason(reason: str, fallback: str) -> str:
@@ -63,7 +65,7 @@ def render_conditions(
         if before is not None and before.status == status and before.last_transition_time:
             since = before.last_transition_time
         else:
-            since = now
+            since = fact.since if _TIME.match(fact.since) else now
         out.append(
             {
                 "type": kind,

@@ -14,6 +14,7 @@ looked like this, what should it be?"; the first matching row of the table wins:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ from hooks.render import BuildPlan, ResourceProblem, hand_back, job_name, render
 from hooks.settings import Settings
 
 RESULT_LIMIT = 4096
+MAX_ID = 2**31 - 1  # Kubernetes validates runAsUser/runAsGroup/fsGroup to int32
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Outcome:
     input_profile: NIMProfile | None = None
     output_profile: NIMProfile | None = None
     children: list[dict[str, Any]] = field(default_factory=list)
+    finished_at: str = ""  # the Job's own Complete/Failed time, for conditions it ends
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -234,11 +237,15 @@ def follow_job(request: SyncRequest, spec: NIMBuildSpec, job: Job) -> Outcome:
     pods = [pod for pod in request.pods if pod.owned_by(job.metadata.uid)]
     over = Fact(v.COND_POD_PENDING, False, v.R_BUILD_FINISHED, f"The Job {name} has finished")
 
-    if job.complete:
+    complete = job.condition_true("Complete")
+    if complete is not None:
+        # Conditions the Job's end sets take its own time, so a stale re-read agrees.
+        at = complete.last_transition_time
+        over = dataclasses.replace(over, since=at)
         done = [pod for pod in pods if pod.status.phase == "Succeeded"]
         pod = newest(done) or newest(pods)
         completed = Fact(
-            v.COND_POD_COMPLETED, True, v.R_JOB_COMPLETE, f"The Job {name} has completed"
+            v.COND_POD_COMPLETED, True, v.R_JOB_COMPLETE, f"The Job {name} has completed", at
         )
         result = read_result(builder_message(pod)) if pod is not None else None
         if result is not None and "outputProfile" in result:
@@ -249,6 +256,7 @@ def follow_job(request: SyncRequest, spec: NIMBuildSpec, job: Job) -> Outcome:
                 v.R_OUTPUT_PROFILE_READ,
                 f"Engine built in {result['buildSeconds']:.0f}s into {result['engineDir']}; "
                 f"output profile {output.name}",
+                at,
             )
             return Outcome(
                 v.READY,
@@ -256,6 +264,7 @@ def follow_job(request: SyncRequest, spec: NIMBuildSpec, job: Job) -> Outcome:
                 input_profile=input_profile,
                 output_profile=output,
                 children=children,
+                finished_at=at,
             )
         where = f"pod {pod.metadata.name}" if pod is not None else "no pod of the Job is left"
         raw = builder_message(pod) if pod is not None else ""
@@ -266,6 +275,7 @@ def follow_job(request: SyncRequest, spec: NIMBuildSpec, job: Job) -> Outcome:
             v.R_MANIFEST_UNREADABLE,
             f"The Job {name} completed but the engine-builder result ({where}) is missing "
             f"or unreadable{detail}",
+            at,
         )
         return Outcome(
             v.FAILED,
@@ -273,6 +283,7 @@ def follow_job(request: SyncRequest, spec: NIMBuildSpec, job: Job) -> Outcome:
             blocker=unreadable,
             input_profile=input_profile,
             children=children,
+            finished_at=at,
         )
 
     failed = job.failed
@@ -284,15 +295,16 @@ def follow_job(request: SyncRequest, spec: NIMBuildSpec, job: Job) -> Outcome:
             builder_error(pod) if pod is not None else "",
             nim_death(pod) if pod is not None else "",
         )
-        completed = Fact(
-            v.COND_POD_COMPLETED, False, safe_reason(failed.reason, v.R_JOB_FAILED), why
-        )
+        at = failed.last_transition_time
+        reason = safe_reason(failed.reason, v.R_JOB_FAILED)
+        completed = Fact(v.COND_POD_COMPLETED, False, reason, why, at)
         return Outcome(
             v.FAILED,
-            [*facts, over, completed],
+            [*facts, dataclasses.replace(over, since=at), completed],
             blocker=completed,
             input_profile=input_profile,
             children=children,
+            finished_at=at,
         )
 
     pod = newest(pods)
@@ -335,6 +347,17 @@ def _restarts(pod: Pod) -> str:
     if last is not None:
         text += "; last " + describe_termination(v.NIM_CONTAINER, last)
     return text
+
+
+def id_problem(cache: NIMCache) -> str:
+    """Why the NIMCache's user/group ids cannot go into the pod's securityContext, if they can't."""
+    name = cache.metadata.name
+    if cache.user_id == 0:
+        return f"NIMCache {name} sets spec.userID 0; the build pod does not run as root"
+    for key, value, low in (("userID", cache.user_id, 1), ("groupID", cache.group_id, 0)):
+        if not low <= value <= MAX_ID:
+            return f"NIMCache {name} sets spec.{key} {value}, outside {low}..{MAX_ID}"
+    return ""
 
 
 def failed_outcome(kind: str, reason: str, message: str, state: str = v.FAILED) -> Outcome:
@@ -397,13 +420,10 @@ def start_build(request: SyncRequest, spec: NIMBuildSpec, settings: Settings) ->
     else:
         profile = buildable[0]
 
-    if cache.user_id == 0:
-        # runAsNonRoot would stop the pod at start; say so now instead.
-        return failed_outcome(
-            v.COND_RECONCILE_FAILED,
-            v.R_INVALID_NIM_CACHE,
-            f"NIMCache {cache_name} sets spec.userID 0; the build pod does not run as root",
-        )
+    problem = id_problem(cache)
+    if problem:
+        # The API server (or runAsNonRoot) would refuse the Job; say so now instead.
+        return failed_outcome(v.COND_RECONCILE_FAILED, v.R_INVALID_NIM_CACHE, problem)
     plan = BuildPlan(spec=spec, meta=meta, cache=cache, profile=profile, settings=settings)
     try:
         job = render_job(plan)
@@ -417,11 +437,13 @@ def start_build(request: SyncRequest, spec: NIMBuildSpec, settings: Settings) ->
 
 
 def _summary(outcome: Outcome) -> Fact:
+    at = outcome.finished_at
     if outcome.state == v.READY:
         name = outcome.output_profile.name if outcome.output_profile else ""
-        return Fact(v.COND_READY, True, v.R_ENGINE_BUILT, f"Engine built; output profile {name}")
+        built = f"Engine built; output profile {name}"
+        return Fact(v.COND_READY, True, v.R_ENGINE_BUILT, built, at)
     if outcome.blocker is not None:
-        return Fact(v.COND_READY, False, outcome.blocker.reason, outcome.blocker.message)
+        return Fact(v.COND_READY, False, outcome.blocker.reason, outcome.blocker.message, at)
     created = next((f for f in outcome.facts if f.type == v.COND_POD_CREATED), None)
     if created is not None:
         return Fact(v.COND_READY, False, created.reason, created.message)

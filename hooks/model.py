@@ -360,6 +360,7 @@ class StatusCondition(_Wire):
     status: str = "Unknown"
     reason: str = ""
     message: str = ""
+    last_transition_time: str = Field("", alias="lastTransitionTime")
 
 
 class _OwnerRef(_Wire):

@@ -84,7 +84,7 @@ def _read_body(limit: int) -> bytes | Response:
     """The request body, or a 413 once it is known to be over `limit`."""
     stream = request.stream
     length = request.content_length
-    too_large = _error(413, f"request body is larger than {limit} bytes", Connection="close")
+    too_large = _error(413, f"request body is larger than {limit} bytes")
     if length is not None and length > limit:
         _drain(stream, min(length, DRAIN_LIMIT))
         return too_large

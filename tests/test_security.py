@@ -325,12 +325,6 @@ def test_a_nimcache_asking_for_root_fails_instead_of_rendering(client: Any) -> N
     assert answer["children"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hook bug (reported): a negative or over-range NIMCache userID/groupID is rendered "
-    "into runAsUser/fsGroup, which the API server rejects (422): the Job is never created, "
-    "yet the status says Started / EngineBuildJobCreated, and every sync retries",
-)
 @pytest.mark.parametrize(
     "ids",
     [{"userID": -1}, {"groupID": -5}, {"userID": 2**31}],
