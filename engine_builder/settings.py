@@ -44,7 +44,7 @@ DEFAULT_NIM_URL: Final = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT_SECONDS: Final = 3600.0
 DEFAULT_RESULT_FILE: Final = "/dev/termination-log"
 DEFAULT_SCRATCH_DIR: Final = "/scratch"
-DEFAULT_MAX_BATCH_SIZE: Final = 64
+DEFAULT_MAX_BATCH_SIZE: Final = 8  # as spec.build.trtllm.maxBatchSize
 DEFAULT_MAX_SEQ_LEN: Final = 4096
 DEFAULT_MAX_NUM_TOKENS: Final = 8192
 
@@ -73,7 +73,7 @@ SETTINGS: Final = (
     Setting(ENV_TP, "1", "trtllm", "tensor parallelism (input profile tag `tp`)"),
     Setting(ENV_PP, "1", "trtllm", "pipeline parallelism (input profile tag `pp`)"),
     Setting(ENV_PRECISION, "(from HF config)", "trtllm", "fp16, bf16 or fp32 (tag `precision`)"),
-    Setting(ENV_MAX_BATCH_SIZE, "64", "trtllm", "engine limit max_batch_size"),
+    Setting(ENV_MAX_BATCH_SIZE, "8", "trtllm", "engine limit max_batch_size"),
     Setting(ENV_MAX_SEQ_LEN, "4096", "trtllm", "engine limit max_seq_len (capped at the"),
     Setting("", "", "", "  model's max_position_embeddings)"),
     Setting(ENV_MAX_NUM_TOKENS, "8192", "trtllm", "engine limit max_num_tokens"),
