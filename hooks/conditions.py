@@ -17,7 +17,6 @@ from hooks.model import ObservedStatus
 
 MESSAGE_LIMIT = 4096
 _REASON = re.compile(v.REASON_PATTERN)
-_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")  # metav1.Time on the wire
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,6 @@ class Fact:
     status: bool
     reason: str
     message: str
-    since: str = ""  # when it became so, if known from the observed world (else: now)
 
 
 def safe_reason(reason: str, fallback: str) -> str:
@@ -51,9 +49,10 @@ def render_conditions(
         if old.type in decided or old.type not in v.CONDITION_ORDER or old.type == v.COND_READY:
             continue
         if old.status == "True":
-            decided[old.type] = Fact(old.type, False, "Resolved", f"No longer true: {old.message}")
+            message = f"{v.NO_LONGER_TRUE}{old.message}"
+            decided[old.type] = Fact(old.type, False, v.R_RESOLVED, message)
         elif old.status == "False":
-            reason = safe_reason(old.reason, "Resolved")
+            reason = safe_reason(old.reason, v.R_RESOLVED)
             decided[old.type] = Fact(old.type, False, reason, old.message)
     out = []
     for kind in v.CONDITION_ORDER:
@@ -65,7 +64,7 @@ def render_conditions(
         if before is not None and before.status == status and before.last_transition_time:
             since = before.last_transition_time
         else:
-            since = fact.since if _TIME.match(fact.since) else now
+            since = now
         out.append(
             {
                 "type": kind,

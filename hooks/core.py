@@ -35,25 +35,23 @@ def customize(body: object) -> dict[str, Any]:
         raise RequestError("request body must be a JSON object")
     parent = parse_parent(body)
     meta = parent.metadata
-    rules: list[dict[str, Any]] = []
     spec = parent.spec if isinstance(parent.spec, Mapping) else {}
     ref = spec.get("nimCache")
     cache_name = ref.get("name") if isinstance(ref, Mapping) else None
-    if isinstance(cache_name, str) and cache_name:
-        rules.append(
+    # An invalid spec (no cache name) still gets both rules; "" names no NIMCache at all.
+    return {
+        "relatedResources": [
             {
                 "apiVersion": "apps.nvidia.com/v1alpha1",
                 "resource": "nimcaches",
                 "namespace": meta.namespace,
-                "names": [cache_name],
-            }
-        )
-    rules.append(
-        {
-            "apiVersion": "v1",
-            "resource": "pods",
-            "namespace": meta.namespace,
-            "labelSelector": {"matchLabels": {v.BUILD_POD_LABEL: meta.uid}},
-        }
-    )
-    return {"relatedResources": rules}
+                "names": [cache_name if isinstance(cache_name, str) else ""],
+            },
+            {
+                "apiVersion": "v1",
+                "resource": "pods",
+                "namespace": meta.namespace,
+                "labelSelector": {"matchLabels": {v.BUILD_POD_LABEL: meta.uid}},
+            },
+        ]
+    }

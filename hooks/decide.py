@@ -14,8 +14,6 @@ looked like this, what should it be?"; the first matching row of the table wins:
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +48,6 @@ class Outcome:
     input_profile: NIMProfile | None = None
     output_profile: NIMProfile | None = None
     children: list[dict[str, Any]] = field(default_factory=list)
-    finished_at: str = ""  # the Job's own Complete/Failed time, for conditions it ends
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -237,15 +234,11 @@ def follow_job(request: SyncRequest, spec: NIMBuildSpec, job: Job) -> Outcome:
     pods = [pod for pod in request.pods if pod.owned_by(job.metadata.uid)]
     over = Fact(v.COND_POD_PENDING, False, v.R_BUILD_FINISHED, f"The Job {name} has finished")
 
-    complete = job.condition_true("Complete")
-    if complete is not None:
-        # Conditions the Job's end sets take its own time, so a stale re-read agrees.
-        at = complete.last_transition_time
-        over = dataclasses.replace(over, since=at)
+    if job.complete:
         done = [pod for pod in pods if pod.status.phase == "Succeeded"]
         pod = newest(done) or newest(pods)
         completed = Fact(
-            v.COND_POD_COMPLETED, True, v.R_JOB_COMPLETE, f"The Job {name} has completed", at
+            v.COND_POD_COMPLETED, True, v.R_JOB_COMPLETE, f"The Job {name} has completed"
         )
         result = read_result(builder_message(pod)) if pod is not None else None
         if result is not None and "outputProfile" in result:
@@ -256,7 +249,6 @@ def follow_job(request: SyncRequest, spec: NIMBuildSpec, job: Job) -> Outcome:
                 v.R_OUTPUT_PROFILE_READ,
                 f"Engine built in {result['buildSeconds']:.0f}s into {result['engineDir']}; "
                 f"output profile {output.name}",
-                at,
             )
             return Outcome(
                 v.READY,
@@ -264,7 +256,6 @@ def follow_job(request: SyncRequest, spec: NIMBuildSpec, job: Job) -> Outcome:
                 input_profile=input_profile,
                 output_profile=output,
                 children=children,
-                finished_at=at,
             )
         where = f"pod {pod.metadata.name}" if pod is not None else "no pod of the Job is left"
         raw = builder_message(pod) if pod is not None else ""
@@ -275,7 +266,6 @@ def follow_job(request: SyncRequest, spec: NIMBuildSpec, job: Job) -> Outcome:
             v.R_MANIFEST_UNREADABLE,
             f"The Job {name} completed but the engine-builder result ({where}) is missing "
             f"or unreadable{detail}",
-            at,
         )
         return Outcome(
             v.FAILED,
@@ -283,7 +273,6 @@ def follow_job(request: SyncRequest, spec: NIMBuildSpec, job: Job) -> Outcome:
             blocker=unreadable,
             input_profile=input_profile,
             children=children,
-            finished_at=at,
         )
 
     failed = job.failed
@@ -295,16 +284,14 @@ def follow_job(request: SyncRequest, spec: NIMBuildSpec, job: Job) -> Outcome:
             builder_error(pod) if pod is not None else "",
             nim_death(pod) if pod is not None else "",
         )
-        at = failed.last_transition_time
         reason = safe_reason(failed.reason, v.R_JOB_FAILED)
-        completed = Fact(v.COND_POD_COMPLETED, False, reason, why, at)
+        completed = Fact(v.COND_POD_COMPLETED, False, reason, why)
         return Outcome(
             v.FAILED,
-            [*facts, dataclasses.replace(over, since=at), completed],
+            [*facts, over, completed],
             blocker=completed,
             input_profile=input_profile,
             children=children,
-            finished_at=at,
         )
 
     pod = newest(pods)
@@ -437,13 +424,12 @@ def start_build(request: SyncRequest, spec: NIMBuildSpec, settings: Settings) ->
 
 
 def _summary(outcome: Outcome) -> Fact:
-    at = outcome.finished_at
     if outcome.state == v.READY:
         name = outcome.output_profile.name if outcome.output_profile else ""
         built = f"Engine built; output profile {name}"
-        return Fact(v.COND_READY, True, v.R_ENGINE_BUILT, built, at)
+        return Fact(v.COND_READY, True, v.R_ENGINE_BUILT, built)
     if outcome.blocker is not None:
-        return Fact(v.COND_READY, False, outcome.blocker.reason, outcome.blocker.message, at)
+        return Fact(v.COND_READY, False, outcome.blocker.reason, outcome.blocker.message)
     created = next((f for f in outcome.facts if f.type == v.COND_POD_CREATED), None)
     if created is not None:
         return Fact(v.COND_READY, False, created.reason, created.message)
@@ -455,9 +441,8 @@ def decide(request: SyncRequest, settings: Settings, now: str) -> dict[str, Any]
     meta = request.parent.metadata
     if is_terminal(request):
         # The outcome is recorded; never start or keep an unfinished build after it.
-        recorded = request.parent.status if isinstance(request.parent.status, Mapping) else {}
         kept = [job for job in request.jobs if request.finalizing or finished(job)]
-        return _response(dict(recorded), [hand_back(job.raw) for job in kept], request)
+        return _response(request.status.wire(), [hand_back(job.raw) for job in kept], request)
 
     try:
         spec = parse_spec(request.parent.spec)

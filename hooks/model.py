@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -23,9 +24,12 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    model_validator,
 )
 
 from hooks import vocabulary as v
+
+_M = TypeVar("_M", bound=BaseModel)
 
 # --- errors -----------------------------------------------------------------------------------
 
@@ -71,6 +75,23 @@ def _quantity(value: str | int | float) -> str:
     return text
 
 
+_SUFFIX: dict[str, Decimal | int] = {
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1,
+    "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+}  # fmt: skip
+
+
+def quantity_value(text: str) -> Decimal:
+    """The amount a (pattern-checked) Kubernetes quantity stands for, to compare two."""
+    match = re.match(r"^([+-]?[0-9.]+)(.*)$", text)
+    assert match is not None
+    number, suffix = Decimal(match.group(1)), match.group(2)
+    if suffix[:1] in ("e", "E"):
+        return number * Decimal(10) ** int(suffix[1:])
+    return number * _SUFFIX[suffix]
+
+
 def _check_qualified_name(key: str) -> None:
     prefix, _, name = key.rpartition("/")
     if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
@@ -84,6 +105,17 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
         _check_qualified_name(key)
         if text and (len(text) > 63 or not _LABEL_NAME.match(text)):
             raise ValueError(f"label value {text!r} (key {key!r}) is not a valid label value")
+    return value
+
+
+def _node_selector(value: dict[str, str]) -> dict[str, str]:
+    return _labels(value)
+
+
+def _model_name(value: str) -> str:
+    """It names a folder (`local_cache/<model name>/`) on the shared volume."""
+    if value in (".", "..") or "/" in value or "\0" in value:
+        raise ValueError(f"{value!r} must be a plain folder name (no '/', not '.' or '..')")
     return value
 
 
@@ -130,6 +162,14 @@ class Resources(_StrictWire):
     limits: dict[StrictStr, Quantity] = Field(default_factory=dict)
     requests: dict[StrictStr, Quantity] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Resources:
+        for name, request in self.requests.items():
+            limit = self.limits.get(name)
+            if limit is not None and quantity_value(str(request)) > quantity_value(str(limit)):
+                raise ValueError(f"requests[{name!r}]={request} is above limits[{name!r}]={limit}")
+        return self
+
 
 class Toleration(_StrictWire):
     key: StrictStr | None = None
@@ -138,11 +178,76 @@ class Toleration(_StrictWire):
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     toleration_seconds: StrictInt | None = Field(None, alias="tolerationSeconds")
 
+    @model_validator(mode="after")
+    def _as_kubernetes_validates(self) -> Toleration:
+        if self.operator == "Exists" and self.value:
+            raise ValueError("value must be empty when operator is 'Exists'")
+        if not self.key and self.operator != "Exists":
+            raise ValueError("operator must be 'Exists' when key is empty")
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise ValueError("effect must be 'NoExecute' when tolerationSeconds is set")
+        return self
+
+
+class _KeyRef(_StrictWire):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    name: StrictStr | None = None
+    key: NonEmpty
+    optional: bool | None = None
+
+
+class _FieldRef(_StrictWire):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    field_path: NonEmpty = Field(alias="fieldPath")
+    api_version: StrictStr | None = Field(None, alias="apiVersion")
+
+
+class _ResourceFieldRef(_StrictWire):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    resource: NonEmpty
+    container_name: StrictStr | None = Field(None, alias="containerName")
+    divisor: Quantity | None = None
+
+
+class _FileKeyRef(_StrictWire):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    volume_name: NonEmpty = Field(alias="volumeName")
+    path: NonEmpty
+    key: NonEmpty
+    optional: bool | None = None
+
+
+class EnvVarSource(_StrictWire):
+    """`valueFrom`: exactly one source, shaped as Kubernetes accepts it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    secret_key_ref: _KeyRef | None = Field(None, alias="secretKeyRef")
+    config_map_key_ref: _KeyRef | None = Field(None, alias="configMapKeyRef")
+    field_ref: _FieldRef | None = Field(None, alias="fieldRef")
+    resource_field_ref: _ResourceFieldRef | None = Field(None, alias="resourceFieldRef")
+    file_key_ref: _FileKeyRef | None = Field(None, alias="fileKeyRef")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> EnvVarSource:
+        chosen = [name for name, value in self if value is not None]
+        if len(chosen) != 1:
+            raise ValueError(
+                "must set exactly one of secretKeyRef, configMapKeyRef, fieldRef, "
+                "resourceFieldRef, fileKeyRef"
+            )
+        return self
+
 
 class EnvVar(_StrictWire):
     name: NonEmpty
     value: StrictStr | None = None
-    value_from: dict[StrictStr, Any] | None = Field(None, alias="valueFrom")
+    value_from: EnvVarSource | None = Field(None, alias="valueFrom")
+
+    @model_validator(mode="after")
+    def _one_kind_of_value(self) -> EnvVar:
+        if self.value_from is not None and self.value is not None:
+            raise ValueError("value and valueFrom cannot both be set")
+        return self
 
     def wire(self) -> dict[str, Any]:
         """The entry as it goes into a container's `env` (unset fields absent)."""
@@ -150,7 +255,7 @@ class EnvVar(_StrictWire):
         if self.value is not None:
             entry["value"] = self.value
         if self.value_from is not None:
-            entry["valueFrom"] = self.value_from
+            entry["valueFrom"] = self.value_from.model_dump(by_alias=True, exclude_none=True)
         return entry
 
 
@@ -176,10 +281,12 @@ class BuildSettings(_StrictWire):
 class NIMBuildSpec(_StrictWire):
     nim_cache: NIMCacheReference = Field(alias="nimCache")
     image: Image
-    model_name: StrictStr = Field("", alias="modelName")
+    model_name: Annotated[StrictStr, AfterValidator(_model_name)] = Field("", alias="modelName")
     resources: Resources = Field(default_factory=Resources)
     tolerations: list[Toleration] = Field(default_factory=list)
-    node_selector: dict[StrictStr, StrictStr] = Field(default_factory=dict, alias="nodeSelector")
+    node_selector: Annotated[dict[StrictStr, StrictStr], AfterValidator(_node_selector)] = Field(
+        default_factory=dict, alias="nodeSelector"
+    )
     env: list[EnvVar] = Field(default_factory=list)
     labels: Labels = Field(default_factory=dict)
     annotations: AnnotationMap = Field(default_factory=dict)
@@ -221,16 +328,25 @@ class NIMProfile(_Wire):
         return self.config.get("trtllm_buildable") == "true"
 
 
-class Condition(_Wire):
+class Condition(_StrictWire):
+    """A condition of our own earlier status; all five fields are required by the CRD."""
+
     type: str
-    status: str = "Unknown"
-    reason: str = ""
-    message: str = ""
-    last_transition_time: str = Field("", alias="lastTransitionTime")
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str
+    last_transition_time: str = Field(alias="lastTransitionTime")
+    observed_generation: Annotated[int, Field(ge=0)] | None = Field(
+        None, alias="observedGeneration"
+    )
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True)
 
 
 class ObservedStatus(_Wire):
     state: str = ""
+    observed_generation: int | None = Field(None, alias="observedGeneration")
     input_profile: NIMProfile | None = Field(None, alias="inputProfile")
     output_profile: NIMProfile | None = Field(None, alias="outputProfile")
     conditions: tuple[Condition, ...] = ()
@@ -240,6 +356,19 @@ class ObservedStatus(_Wire):
             if item.type == kind:
                 return item
         return None
+
+    def wire(self) -> dict[str, Any]:
+        """The status as read, less any part that could not be read."""
+        out: dict[str, Any] = {"state": self.state}
+        if self.observed_generation is not None:
+            out["observedGeneration"] = self.observed_generation
+        if self.input_profile is not None:
+            out["inputProfile"] = self.input_profile.wire()
+        if self.output_profile is not None:
+            out["outputProfile"] = self.output_profile.wire()
+        if self.conditions:
+            out["conditions"] = [c.wire() for c in self.conditions]
+        return out
 
 
 # --- parent -----------------------------------------------------------------------------------
@@ -360,7 +489,6 @@ class StatusCondition(_Wire):
     status: str = "Unknown"
     reason: str = ""
     message: str = ""
-    last_transition_time: str = Field("", alias="lastTransitionTime")
 
 
 class _OwnerRef(_Wire):
@@ -493,9 +621,6 @@ def _section(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return section
 
 
-_M = TypeVar("_M", bound=BaseModel)
-
-
 def _validate(model: type[_M], raw: Mapping[str, Any], where: str) -> _M:
     try:
         return model.model_validate(raw)
@@ -511,14 +636,31 @@ def parse_parent(body: Mapping[str, Any]) -> Parent:
     return _validate(Parent, raw, "parent")
 
 
+def _lenient(model: type[_M], raw: object) -> _M | None:
+    try:
+        return model.model_validate(raw)
+    except ValidationError:
+        return None
+
+
 def parse_status(raw: object) -> ObservedStatus:
-    """The parent's current status; one we cannot read is treated as no status at all."""
+    """The parent's current status, entry by entry: a part we cannot read is left out, the
+    rest (a terminal state, transition times) still counts."""
     if not isinstance(raw, Mapping):
         return ObservedStatus()
-    try:
-        return ObservedStatus.model_validate(raw)
-    except ValidationError:
-        return ObservedStatus()
+    state = raw.get("state")
+    generation = raw.get("observedGeneration")
+    found = raw.get("conditions")
+    conditions = [_lenient(Condition, c) for c in found] if isinstance(found, list) else []
+    return ObservedStatus(
+        state=state if isinstance(state, str) else "",
+        observedGeneration=generation
+        if type(generation) is int and 0 <= generation < 2**63
+        else None,
+        inputProfile=_lenient(NIMProfile, raw.get("inputProfile")),
+        outputProfile=_lenient(NIMProfile, raw.get("outputProfile")),
+        conditions=tuple(c for c in conditions if c is not None),
+    )
 
 
 def parse_sync_request(body: Mapping[str, Any]) -> SyncRequest:

@@ -47,13 +47,8 @@ def cut_name(text: str, limit: int = v.NAME_LIMIT) -> str:
 
 
 def job_name(parent_name: str) -> str:
-    """`<nimbuild>-engine-build`, cut to 63 characters with a stable hash when too long."""
-    full = parent_name + v.JOB_SUFFIX
-    if len(full) <= v.NAME_LIMIT:
-        return full
-    digest = hashlib.sha256(parent_name.encode()).hexdigest()[:8]
-    keep = v.NAME_LIMIT - len(v.JOB_SUFFIX) - 9
-    return f"{parent_name[:keep].rstrip('-._')}-{digest}{v.JOB_SUFFIX}"
+    """`<nimbuild>-engine-build`, cut to 63 characters with a stable hash suffix when too long."""
+    return cut_name(parent_name + v.JOB_SUFFIX)
 
 
 def model_name(spec: NIMBuildSpec, meta: ObjectMeta) -> str:
@@ -196,6 +191,10 @@ def _builder_env(plan: BuildPlan) -> list[dict[str, Any]]:
         tags = plan.profile.config
         limits = plan.spec.build.trtllm
         env += [
+            # The root filesystem is read-only: every cache TensorRT-LLM, torch or Hugging
+            # Face keeps under $HOME or $TMPDIR goes to the scratch volume.
+            ("HOME", v.SCRATCH_DIR),
+            ("XDG_CACHE_HOME", f"{v.SCRATCH_DIR}/cache"),
             (v.ENV_TP, tags.get("tensorParallelism") or tags.get("tp") or "1"),
             (v.ENV_PP, tags.get("pp") or "1"),
             (v.ENV_PRECISION, tags.get("precision", "")),

@@ -96,12 +96,13 @@ def _read_body(limit: int) -> bytes | Response:
 
 
 def _decode(limit: int) -> object | Response:
-    media = request.mimetype
-    if media and media != "application/json" and not media.endswith("+json"):
-        return _error(415, f"content type {media!r} is not JSON; send application/json")
     data = _read_body(limit)
     if isinstance(data, Response):
         return data
+    media = request.mimetype
+    if media and media != "application/json" and not media.endswith("+json"):
+        # A bad request like any other body that is not JSON (DESIGN §3: 400).
+        return _error(400, f"content type {media!r} is not JSON; send application/json")
     try:
         # orjson rejects invalid UTF-8, unpaired surrogates, NaN/Infinity and deep nesting.
         decoded: object = orjson.loads(data)

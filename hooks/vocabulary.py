@@ -54,14 +54,12 @@ CONDITION_ORDER: Final = (
 R_NIM_CACHE_NOT_FOUND: Final = "NIMCacheNotFound"  # upstream: "NIMCache not found"
 R_NIM_CACHE_FAILED: Final = "NIMCacheFailed"  # upstream: "NIMCache failed"
 R_NIM_CACHE_NOT_READY: Final = "NIMCacheNotReady"  # upstream: "NIMCache not ready"
-R_NIM_CACHE_READY: Final = "NIMCacheReady"  # a NIMCache problem that has cleared
 R_INVALID_SPEC: Final = "InvalidSpec"  # spec cannot be parsed
 R_INVALID_RESOURCES: Final = "InvalidResources"  # GPU rule cannot be met
 R_INVALID_NIM_CACHE: Final = "InvalidNIMCache"  # the NIMCache asks for something we refuse
 R_MULTIPLE_PROFILES: Final = "MultipleBuildableProfilesFound"
 R_NO_PROFILE: Final = "NoBuildableProfilesFound"
 R_PROFILE_FOUND: Final = "BuildableProfileFound"
-R_PROFILE_SELECTED: Final = "BuildableProfileSelected"  # a profile problem that has cleared
 R_JOB_CREATED: Final = "EngineBuildJobCreated"
 R_POD_PENDING: Final = "PodPending"  # no more specific reason from the pod
 R_POD_RUNNING: Final = "PodRunning"
@@ -73,7 +71,8 @@ R_JOB_FAILED: Final = "JobFailed"  # the Job gave no reason of its own
 R_OUTPUT_PROFILE_READ: Final = "OutputProfileRead"
 R_MANIFEST_UNREADABLE: Final = "ManifestUnreadable"
 R_ENGINE_BUILT: Final = "EngineBuilt"  # Ready=True
-R_SPEC_VALID: Final = "SpecValid"  # a reconcile failure that has cleared
+R_RESOLVED: Final = "Resolved"  # an earlier condition that no longer holds (turned False)
+NO_LONGER_TRUE: Final = "No longer true: "  # prefix of a resolved condition's message
 
 REASON_PATTERN: Final = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 

@@ -104,9 +104,15 @@ def test_body_at_the_limit_is_read(app_config: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("content_type", ["text/html", "application/x-www-form-urlencoded"])
-def test_non_json_content_type_is_415(client: FlaskClient, content_type: str) -> None:
-    response = client.post("/sync", data=b"{}", content_type=content_type)
-    assert "not JSON" in error_of(response, 415)
+def test_non_json_content_type_is_400(client: FlaskClient, content_type: str) -> None:
+    response = client.post("/sync", data=b'{"parent": {}}', content_type=content_type)
+    assert "not JSON" in error_of(response, 400)
+
+
+def test_oversized_body_with_a_wrong_content_type_is_still_413(app_config: dict[str, Any]) -> None:
+    app = create_app({**app_config, "SETTINGS": Settings(max_body_bytes=1024)})
+    response = app.test_client().post("/sync", data=b"x" * 4096, content_type="text/plain")
+    error_of(response, 413)
 
 
 @pytest.mark.parametrize(
