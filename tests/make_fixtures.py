@@ -12,7 +12,6 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +32,15 @@ from builders import (
     request,
     terminated,
 )
+from conftest import CLOCK, TEST_SETTINGS
 
-from hooks.settings import Settings
 from hooks.sync import create_app
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sync"
-CLOCK = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
-SETTINGS = Settings(builder_image="registry.example.com/nimbuild-controller:test")
 
 
 def client() -> Any:
-    return create_app({"SETTINGS": SETTINGS, "CLOCK": lambda: CLOCK}).test_client()
+    return create_app({"SETTINGS": TEST_SETTINGS, "CLOCK": lambda: CLOCK}).test_client()
 
 
 def answer(req: dict[str, Any]) -> dict[str, Any]:
