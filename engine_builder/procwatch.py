@@ -92,13 +92,22 @@ def own_tree(processes: Mapping[int, ProcInfo], self_pid: int) -> set[int]:
     return tree
 
 
+KTHREADD: Final = "kthreadd"  # parent of every kernel thread (seen in the host's PID space)
+
+
 def candidates(processes: Mapping[int, ProcInfo], self_pid: int) -> tuple[ProcInfo, ...]:
-    """Processes that may be the NIM server: not PID 1, not ours, not already gone."""
+    """Processes that may be the NIM server: not PID 1, not ours, not a kernel thread, not
+    already gone."""
     ours = own_tree(processes, self_pid)
+    kernel = {pid for pid, info in processes.items() if info.comm == KTHREADD}
     return tuple(
         info
         for pid, info in sorted(processes.items())
-        if pid != 1 and pid not in ours and info.state not in GONE_STATES
+        if pid != 1
+        and pid not in ours
+        and info.state not in GONE_STATES
+        and pid not in kernel
+        and info.ppid not in kernel
     )
 
 
@@ -111,8 +120,11 @@ def is_alive(watched: ProcInfo, current: ProcInfo | None) -> bool:
     )
 
 
-def describe(processes: Iterable[ProcInfo]) -> str:
-    return ", ".join(f"pid {p.pid} ({p.comm})" for p in processes) or "none"
+def describe(processes: Iterable[ProcInfo], limit: int = 5) -> str:
+    """`pid 7 (nim), pid 9 (python3)`, at most `limit` of them, so a log line stays a line."""
+    listed = list(processes)
+    text = ", ".join(f"pid {p.pid} ({p.comm})" for p in listed[:limit]) or "none"
+    return text + (f" (+{len(listed) - limit} more)" if len(listed) > limit else "")
 
 
 class ProcessWatch:
@@ -133,11 +145,13 @@ class ProcessWatch:
         if not self.watched:
             if self.explicit_pid is not None:
                 info = read_proc(self.explicit_pid, self.proc)
-                found: tuple[ProcInfo, ...] = () if info is None else (info,)
-                if info is not None and info.state in GONE_STATES:
-                    # The named process exists but has already ended: it crashed.
-                    self.watched = found
+                if info is None or info.state in GONE_STATES:
+                    # "Keep looking" is for finding the server; a process named by pid that
+                    # is absent or already ended can only have crashed.
+                    gone = ProcInfo(self.explicit_pid, "absent", "X", 0, 0)
+                    self.watched = (info or gone,)
                     return "gone"
+                found: tuple[ProcInfo, ...] = (info,)
             else:
                 found = candidates(snapshot(self.proc), self.self_pid)
             self.watched = found
