@@ -126,8 +126,8 @@ def test_nimbuild_printer_columns(crd: dict[str, Any]) -> None:
     columns = cs.crd_version(crd)["additionalPrinterColumns"]
     assert [(c["name"], c["jsonPath"]) for c in columns] == [
         ("State", ".status.state"),
-        ("Input Profile", ".status.inputProfile.name"),
-        ("Output Profile", ".status.outputProfile.name"),
+        ("Input", ".status.inputProfile.name"),
+        ("Output", ".status.outputProfile.name"),
         ("Age", ".metadata.creationTimestamp"),
     ]
     assert columns[-1]["type"] == "date"
