@@ -31,8 +31,10 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy hooks engine_builder
 
+# The venv's bin comes first on PATH, so a Job's command (`python3 -m engine_builder`) run as
+# written by a test finds the project's interpreter.
 unit: $(VENV)/.installed
-	$(BIN)/python -m pytest
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
 
 test: lint typecheck unit
 
