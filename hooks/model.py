@@ -608,6 +608,10 @@ def _object_map(container: Mapping[str, Any], key: str, where: str) -> list[Mapp
         item = group[name]
         if not isinstance(item, Mapping):
             raise RequestError(f"{where}[{key!r}][{name!r}] must be an object")
+        if "metadata" not in item:
+            # The v2 key is `namespace/name` (or `name`): enough to know the object by.
+            namespace, _, short = name.rpartition("/")
+            item = {**item, "metadata": {"name": short, "namespace": namespace}}
         objects.append(item)
     return objects
 

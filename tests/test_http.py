@@ -46,9 +46,10 @@ def error_of(response: Any, status: int) -> str:
             id="related-entry-not-object",
         ),
         pytest.param(
-            b'{"parent": {"metadata": {"name": "x"}}, "related": {"Pod.v1": {"a/b": {}}}}',
+            b'{"parent": {"metadata": {"name": "x"}}, "related": {"Pod.v1": {"a/b": '
+            b'{"metadata": []}}}}',
             "related.Pod.metadata",
-            id="pod-without-metadata",
+            id="pod-metadata-not-an-object",
         ),
         pytest.param(
             b'{"parent": {"metadata": {"name": "x"}}, "finalizing": "yes"}',
@@ -268,3 +269,14 @@ def test_settings_reach_the_rendered_job(app_config: dict[str, Any]) -> None:
     assert builder["image"] == "registry.internal/nimbuild:2"
     timeout = next(e for e in builder["env"] if e["name"] == "NIMBUILD_TIMEOUT_SECONDS")
     assert 1000 <= int(timeout["value"]) < 1200
+
+
+def test_related_objects_without_metadata_are_known_by_their_v2_key(client: FlaskClient) -> None:
+    from builders import buildable
+
+    cache = nimcache(profiles=[buildable(tp="1")])
+    del cache["metadata"]
+    body = request(nimbuild())
+    body["related"]["NIMCache.apps.nvidia.com/v1alpha1"] = {"default/test-nimcache": cache}
+    answer = client.post("/sync", json=body).get_json()
+    assert answer["status"]["state"] == "Started"
