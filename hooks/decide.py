@@ -8,7 +8,7 @@ looked like this, what should it be?"; the first matching row of the table wins:
 3. a build Job exists → follow the Job (the Job, not the status, is the durable record)
 4. NIMCache missing / Failed / not Ready → Pending / Failed / Pending
 5. profile selection: several, none, or the named one missing → Failed
-6. GPU rule → Failed (InvalidResources)
+6. GPU rule → Failed (InvalidResources); NIMCache ids the pod cannot run as → InvalidNIMCache
 7. otherwise render the Job → Started
 """
 
