@@ -25,6 +25,7 @@ class Settings:
     backoff_limit: int = 1
     active_deadline_seconds: int = 7200
     max_body_bytes: int = 16 * 1024 * 1024
+    body_timeout_seconds: int = 10  # Metacontroller gives up after its own 10 s anyway
     auth_token: str = ""
 
     @classmethod
@@ -63,5 +64,8 @@ class Settings:
                 "NIMBUILD_HOOK_ACTIVE_DEADLINE_SECONDS", cls.active_deadline_seconds, 60
             ),
             max_body_bytes=number("NIMBUILD_HOOK_MAX_BODY_BYTES", cls.max_body_bytes, 1024),
+            body_timeout_seconds=number(
+                "NIMBUILD_HOOK_BODY_TIMEOUT_SECONDS", cls.body_timeout_seconds, 1
+            ),
             auth_token=token,
         )

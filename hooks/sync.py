@@ -20,7 +20,7 @@ import orjson
 from flask import Flask, Response, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from hooks import core
 from hooks.model import RequestError
@@ -80,23 +80,34 @@ def _drain(stream: Any, remaining: int) -> None:
         remaining -= len(chunk)
 
 
-def _read_body(limit: int) -> bytes | Response:
-    """The request body, or a 413 once it is known to be over `limit`."""
-    stream = request.stream
-    length = request.content_length
-    too_large = _error(413, f"request body is larger than {limit} bytes")
-    if length is not None and length > limit:
-        _drain(stream, min(length, DRAIN_LIMIT))
-        return too_large
-    data: bytes = stream.read(limit + 1)
-    if len(data) > limit:
-        _drain(stream, DRAIN_LIMIT)
-        return too_large
-    return data
+def _read_body(limit: int, timeout: float) -> bytes | Response:
+    """The request body, or a 413 once it is known to be over `limit`, or a 408 when the
+    client stops sending for `timeout` seconds (so a stalled client frees its thread)."""
+    sock = request.environ.get("gunicorn.socket")
+    prior = sock.gettimeout() if sock is not None else None
+    if sock is not None:
+        sock.settimeout(timeout)
+    try:
+        stream = request.stream
+        length = request.content_length
+        too_large = _error(413, f"request body is larger than {limit} bytes")
+        if length is not None and length > limit:
+            _drain(stream, min(length, DRAIN_LIMIT))
+            return too_large
+        data: bytes = stream.read(limit + 1)
+        if len(data) > limit:
+            _drain(stream, DRAIN_LIMIT)
+            return too_large
+        return data
+    except (TimeoutError, ClientDisconnected):
+        return _error(408, f"request body not received (no data for {timeout:g} s)")
+    finally:
+        if sock is not None:
+            sock.settimeout(prior)
 
 
-def _decode(limit: int) -> object | Response:
-    data = _read_body(limit)
+def _decode(limit: int, timeout: float) -> object | Response:
+    data = _read_body(limit, timeout)
     if isinstance(data, Response):
         return data
     media = request.mimetype
@@ -145,7 +156,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         return response
 
     def answer(handler: Callable[[object], dict[str, Any]]) -> Response:
-        body = _decode(settings.max_body_bytes)
+        body = _decode(settings.max_body_bytes, settings.body_timeout_seconds)
         if isinstance(body, Response):
             return body
         try:

@@ -232,6 +232,7 @@ def test_finalizing_answers_finalized_with_status(client: FlaskClient) -> None:
         ({"NIMBUILD_HOOK_BACKOFF_LIMIT": "3"}, "backoff_limit", 3),
         ({"NIMBUILD_HOOK_ACTIVE_DEADLINE_SECONDS": "600"}, "active_deadline_seconds", 600),
         ({"NIMBUILD_HOOK_MAX_BODY_BYTES": "2048"}, "max_body_bytes", 2048),
+        ({"NIMBUILD_HOOK_BODY_TIMEOUT_SECONDS": "3"}, "body_timeout_seconds", 3),
         ({"NIMBUILD_HOOK_AUTH_TOKEN": " t "}, "auth_token", "t"),
     ],
 )
