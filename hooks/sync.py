@@ -90,14 +90,13 @@ def _read_body(limit: int, timeout: float) -> bytes | Response:
     try:
         stream = request.stream
         length = request.content_length
-        too_large = _error(413, f"request body is larger than {limit} bytes")
         if length is not None and length > limit:
             _drain(stream, min(length, DRAIN_LIMIT))
-            return too_large
+            return _error(413, f"request body is larger than {limit} bytes")
         data: bytes = stream.read(limit + 1)
         if len(data) > limit:
             _drain(stream, DRAIN_LIMIT)
-            return too_large
+            return _error(413, f"request body is larger than {limit} bytes")
         return data
     except (TimeoutError, ClientDisconnected):
         return _error(408, f"request body not received (no data for {timeout:g} s)")
