@@ -148,16 +148,21 @@ def nim_death(pod: Pod) -> str:
     return ""
 
 
-def builder_message(pod: Pod) -> str:
+def builder_terminated(pod: Pod) -> Terminated | None:
+    """How the engine-builder container ended, if it has."""
     builder = pod.container(v.BUILDER_CONTAINER)
-    term = builder.state.terminated if builder is not None else None
+    return builder.state.terminated if builder is not None else None
+
+
+def builder_message(pod: Pod | None) -> str:
+    """The builder's termination message: the result file (DESIGN §6), or logs on error."""
+    term = builder_terminated(pod) if pod is not None else None
     return term.message if term is not None else ""
 
 
 def builder_error(pod: Pod) -> str:
     """The builder's `{"error": …}`, or its raw termination text (logs on error)."""
-    builder = pod.container(v.BUILDER_CONTAINER)
-    term = builder.state.terminated if builder is not None else None
+    term = builder_terminated(pod)
     if term is None:
         return ""
     result = read_result(term.message)
@@ -240,7 +245,8 @@ def follow_job(request: SyncRequest, spec: NIMBuildSpec, job: Job) -> Outcome:
         completed = Fact(
             v.COND_POD_COMPLETED, True, v.R_JOB_COMPLETE, f"The Job {name} has completed"
         )
-        result = read_result(builder_message(pod)) if pod is not None else None
+        raw = builder_message(pod)
+        result = read_result(raw)
         if result is not None and "outputProfile" in result:
             output = NIMProfile.model_validate(result["outputProfile"])
             manifest = Fact(
@@ -258,7 +264,6 @@ def follow_job(request: SyncRequest, spec: NIMBuildSpec, job: Job) -> Outcome:
                 children=children,
             )
         where = f"pod {pod.metadata.name}" if pod is not None else "no pod of the Job is left"
-        raw = builder_message(pod) if pod is not None else ""
         detail = f": {raw.strip()[:512]}" if raw.strip() else ""
         unreadable = Fact(
             v.COND_MANIFEST_COMPLETED,
