@@ -1,11 +1,12 @@
 """Backend `nim`: the REAL `python -m engine_builder` against the NIM server stand-in.
 
 Grid (one line per case):
-* success: manifest format v1 / list / v2 x engine in the default folder / in workspace paths;
+* success: manifest format v1 / list / v2 / wrapped / wrapped-keyed x engine in the default folder / in workspace paths;
   tp=2 pp=2 (four rank files); other models' profiles listed first (first match wins);
   the server not listening yet when the builder starts.
 * failure, each with an `{"error"}` result, a line on stderr and a non-zero exit: never ready
-  (timeout), no manifest, no profile for the model name, a missing rank file, bad YAML, the
+  (timeout), no manifest, no profile for the model name, a missing rank file, bad YAML, a
+  manifest in none of the known shapes (the file and the shapes tried are named), the
   NIM process dies mid-build (named by NIMBUILD_NIM_PID, and found on its own in a private
   PID namespace), bad settings, an unwritable result file.
 * the waiting loop on a fake clock: poll starts at most 2 s apart with a probe that uses its
@@ -153,6 +154,15 @@ def test_waits_for_a_server_that_is_not_listening_yet(tmp_path: Path) -> None:
         ),
         pytest.param("missing-rank", ["engine is incomplete", "rank0.engine"], id="missing-rank"),
         pytest.param("bad-yaml", ["not valid YAML", "local_manifest.yaml"], id="bad-yaml"),
+        pytest.param(
+            "unknown-shape",
+            [
+                "local_manifest.yaml: manifest is none of the known shapes",
+                "tried v1 (",
+                "wrapped (",
+            ],
+            id="unknown-shape",
+        ),
     ],
 )
 def test_fails_when_the_build_left_no_usable_engine(

@@ -281,7 +281,7 @@ def test_adds_to_an_existing_manifest_in_its_format(tmp_path: Path, fmt: str) ->
     outcome = harness.run_builder(trtllm_env(tmp_path, store))
     assert outcome.returncode == 0, outcome.stderr
     parsed = parse_manifest(manifest.read_text())
-    assert parsed.format == fmt
+    assert parsed.format == nim_server.read_as(fmt)
     assert len(parsed.profiles) == 3
     assert find_profile(parsed, MODEL).id == outcome.result["outputProfile"]["name"]
 

@@ -11,6 +11,8 @@ switch per way a build can go wrong:
   --failure no-profile    manifest without a profile for the model name
   --failure missing-rank  the last rank file is not written
   --failure bad-yaml      the manifest is not YAML
+  --failure unknown-shape the manifest is YAML but none of the shapes (a `manifest` list
+                          without `model_profile`)
   --failure die           the process exits half-way through the build
 
 Run as a script; it prints `LISTENING <port>` on stdout once it serves. `spawn()` does that
@@ -35,8 +37,26 @@ from typing import Any
 
 import yaml
 
-FORMATS = ("v1", "list", "v2")
-FAILURES = ("none", "never-ready", "no-manifest", "no-profile", "missing-rank", "bad-yaml", "die")
+# "wrapped" has `{id: ...}` entries, "wrapped-keyed" single-key `{<id>: {...}}` ones; both are
+# read as the one "wrapped" shape.
+FORMATS = ("v1", "list", "v2", "wrapped", "wrapped-keyed")
+FAILURES = (
+    "none",
+    "never-ready",
+    "no-manifest",
+    "no-profile",
+    "missing-rank",
+    "bad-yaml",
+    "unknown-shape",
+    "die",
+)
+
+
+def read_as(fmt: str) -> str:
+    """The shape name engine_builder reports for a stand-in format."""
+    return "wrapped" if fmt.startswith("wrapped") else fmt
+
+
 DIE_EXIT_CODE = 17
 
 
@@ -94,6 +114,8 @@ def manifest_data(fmt: str, profiles: Sequence[Mapping[str, Any]]) -> Any:
                 }
             data[p["id"]] = entry
         return data
+    if fmt.startswith("wrapped"):
+        return wrapped_data(fmt, profiles)
     items = []
     for p in profiles:
         item: dict[str, Any] = {"id": p["id"], "tags": dict(p["tags"])}
@@ -101,9 +123,7 @@ def manifest_data(fmt: str, profiles: Sequence[Mapping[str, Any]]) -> Any:
             item["model"] = p["model"]
             item["release"] = p["release"]
         if p.get("files"):
-            item["workspace"] = {
-                "files": {f: {"uri": f"ngc://nim/standin:local?file={f}"} for f in p["files"]}
-            }
+            item["workspace"] = _files_workspace(p["files"])
         items.append(item)
     if fmt == "list":
         return items
@@ -112,6 +132,24 @@ def manifest_data(fmt: str, profiles: Sequence[Mapping[str, Any]]) -> Any:
         "profile_selection_criteria": [{"key": "gpu", "value": "H100"}],
         "profiles": items,
     }
+
+
+def _files_workspace(files: Sequence[str]) -> dict[str, Any]:
+    return {"files": {f: {"uri": f"ngc://nim/standin:local?file={f}"} for f in files}}
+
+
+def wrapped_data(fmt: str, profiles: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """`{model_profile, manifest: [...]}`; an entry whose model is `model_profile` omits it."""
+    model_profile = profiles[-1]["model"] if profiles else "nim/standin"
+    items = []
+    for p in profiles:
+        body: dict[str, Any] = {"release": p["release"], "tags": dict(p["tags"])}
+        if p["model"] != model_profile:
+            body["model"] = p["model"]
+        if p.get("files"):
+            body["workspace"] = _files_workspace(p["files"])
+        items.append({p["id"]: body} if fmt == "wrapped-keyed" else {"id": p["id"], **body})
+    return {"model_profile": model_profile, "manifest": items}
 
 
 def other_profiles(count: int) -> list[dict[str, Any]]:
@@ -168,6 +206,10 @@ def build(opts: Options, state: dict[str, bool]) -> None:
     manifest = opts.store / "local_cache" / "local_manifest.yaml"
     if opts.failure == "bad-yaml":
         manifest.write_text("profiles: [unclosed\n  - id: {\n")
+    elif opts.failure == "unknown-shape":
+        data = wrapped_data("wrapped", profiles)
+        del data["model_profile"]
+        manifest.write_text(yaml.safe_dump(data, sort_keys=False))
     elif opts.failure != "no-manifest":
         manifest.write_text(yaml.safe_dump(manifest_data(opts.fmt, profiles), sort_keys=False))
     state["ready"] = True
