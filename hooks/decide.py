@@ -35,6 +35,7 @@ from hooks.model import (
 )
 from hooks.render import BuildPlan, ResourceProblem, hand_back, job_name, render_job
 from hooks.settings import Settings
+from hooks.unbuildable import why_nothing_to_build
 
 RESULT_LIMIT = 4096
 MAX_ID = 2**31 - 1  # Kubernetes validates runAsUser/runAsGroup/fsGroup to int32
@@ -386,16 +387,7 @@ def start_build(request: SyncRequest, spec: NIMBuildSpec, settings: Settings) ->
 
     buildable = [p for p in cache.status.profiles if p.buildable]
     wanted = spec.nim_cache.profile
-    if wanted:
-        profile = next((p for p in buildable if p.name == wanted), None)
-        if profile is None:
-            return failed_outcome(
-                v.COND_NO_PROFILE,
-                v.R_NO_PROFILE,
-                f"Profile {wanted} is not a buildable profile of NIMCache {cache_name}; "
-                'select one whose config has trtllm_buildable: "true"',
-            )
-    elif len(buildable) > 1:
+    if not wanted and len(buildable) > 1:
         names = ", ".join(p.name for p in buildable)
         return failed_outcome(
             v.COND_MULTIPLE_PROFILES,
@@ -403,14 +395,14 @@ def start_build(request: SyncRequest, spec: NIMBuildSpec, settings: Settings) ->
             f"Multiple buildable profiles found in NIMCache {cache_name} ({names}); create a "
             "NIMBuild with spec.nimCache.profile set to one of them",
         )
-    elif not buildable:
-        return failed_outcome(
-            v.COND_NO_PROFILE,
-            v.R_NO_PROFILE,
-            f"No buildable profiles found in NIMCache {cache_name}",
-        )
+    if wanted:
+        profile = next((p for p in buildable if p.name == wanted), None)
     else:
-        profile = buildable[0]
+        profile = buildable[0] if buildable else None
+    if profile is None:
+        return failed_outcome(
+            v.COND_NO_PROFILE, v.R_NO_PROFILE, why_nothing_to_build(cache, wanted)
+        )
 
     problem = id_problem(cache)
     if problem:

@@ -427,6 +427,7 @@ class _NIMCacheSpec(_Wire):
 
 class _NIMCacheStatus(_Wire):
     state: str = ""
+    type: str = ""  # `native` or `model-free`: no profiles are listed (hooks.unbuildable)
     profiles: tuple[NIMProfile, ...] = ()
 
 

@@ -64,6 +64,7 @@ def nimcache(
     *,
     state: str | None = "Ready",
     profiles: list[dict[str, Any]] | None = None,
+    status_type: str | None = None,
     **spec: Any,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
@@ -82,6 +83,8 @@ def nimcache(
     }
     if state is not None:
         obj["status"] = {"state": state, "profiles": profiles if profiles is not None else []}
+        if status_type is not None:
+            obj["status"]["type"] = status_type  # `native` / `model-free`: no profiles listed
     return obj
 
 

@@ -51,6 +51,33 @@ def answer(req: dict[str, Any]) -> dict[str, Any]:
 
 
 TP8 = [buildable("buildable-profile", tp="8")]
+# Profiles as NIMCaches of other NIM lines list them (reference trtllm-build.md §2.4).
+OTHER_BACKEND_PROFILES = [
+    profile("4f6c" + "0" * 60, llm_engine="vllm", precision="bf16", tp="1", pp="1"),
+    profile("9a1e" + "0" * 60, backend="sglang", precision="fp8", tp="2", pp="1"),
+]
+PREBUILT_PROFILES = [
+    profile(
+        "7cc8" + "0" * 60,
+        llm_engine="tensorrt_llm",
+        precision="fp8",
+        tp="1",
+        pp="1",
+        gpu="H100",
+        gpu_device="2330:10de",
+        profile="throughput",
+    ),
+    profile(
+        "b2f0" + "0" * 60,
+        llm_engine="tensorrt_llm",
+        precision="fp16",
+        tp="2",
+        pp="1",
+        gpu="L40S",
+        gpu_device="26b5:10de",
+        profile="latency",
+    ),
+]
 READY_CACHE = nimcache(profiles=TP8)
 RESULT = {
     "outputProfile": {
@@ -204,6 +231,46 @@ def cases() -> dict[str, Callable[[], dict[str, Any]]]:
         ),
         "all-profiles-cache-has-no-profiles": lambda: request(
             nimbuild(), caches=[nimcache(profiles=[])]
+        ),
+        # --- why nothing is buildable: one message per case the NIMCache shows ---
+        "native-nimcache-lists-no-profiles": lambda: request(
+            nimbuild(), caches=[nimcache(profiles=[], status_type="native")]
+        ),
+        "model-free-nimcache-lists-no-profiles": lambda: request(
+            nimbuild(), caches=[nimcache(profiles=[], status_type="model-free")]
+        ),
+        "vllm-and-sglang-tagged-profiles-are-not-buildable": lambda: request(
+            nimbuild(), caches=[nimcache(profiles=OTHER_BACKEND_PROFILES)]
+        ),
+        "nim-2x-profile-names-are-not-buildable": lambda: request(
+            nimbuild(),
+            caches=[
+                nimcache(
+                    profiles=[profile("vllm-bf16-tp1-pp1"), profile("sglang-fp8-tp2-pp1-lora")]
+                )
+            ],
+        ),
+        "prebuilt-trtllm-profiles-for-specific-gpus": lambda: request(
+            nimbuild(), caches=[nimcache(profiles=PREBUILT_PROFILES)]
+        ),
+        "named-profile-of-another-backend": lambda: request(
+            nimbuild(profile="vllm-bf16-tp1-pp1-lora"),
+            caches=[
+                nimcache(
+                    profiles=[
+                        *TP8,
+                        profile("vllm-bf16-tp1-pp1-lora", llm_engine="vllm", feat_lora="true"),
+                    ]
+                )
+            ],
+        ),
+        "named-profile-prebuilt-for-a-gpu": lambda: request(
+            nimbuild(profile=PREBUILT_PROFILES[0]["name"]),
+            caches=[nimcache(profiles=[*TP8, *PREBUILT_PROFILES])],
+        ),
+        "named-profile-absent-from-native-nimcache": lambda: request(
+            nimbuild(profile="buildable-profile"),
+            caches=[nimcache(profiles=[], status_type="native")],
         ),
         "named-profile-not-in-cache": lambda: request(
             nimbuild(profile="missing"), caches=[READY_CACHE]

@@ -63,6 +63,22 @@ ROWS: dict[str, tuple[str, str, str, str, int]] = {
         "Failed", "NIM_BUILD_NO_BUILDABLE_PROFILE_FOUND", T, "NoBuildableProfilesFound", 0),
     "named-profile-not-buildable": (
         "Failed", "NIM_BUILD_NO_BUILDABLE_PROFILE_FOUND", T, "NoBuildableProfilesFound", 0),
+    "native-nimcache-lists-no-profiles": (
+        "Failed", "NIM_BUILD_NO_BUILDABLE_PROFILE_FOUND", T, "NoBuildableProfilesFound", 0),
+    "model-free-nimcache-lists-no-profiles": (
+        "Failed", "NIM_BUILD_NO_BUILDABLE_PROFILE_FOUND", T, "NoBuildableProfilesFound", 0),
+    "vllm-and-sglang-tagged-profiles-are-not-buildable": (
+        "Failed", "NIM_BUILD_NO_BUILDABLE_PROFILE_FOUND", T, "NoBuildableProfilesFound", 0),
+    "nim-2x-profile-names-are-not-buildable": (
+        "Failed", "NIM_BUILD_NO_BUILDABLE_PROFILE_FOUND", T, "NoBuildableProfilesFound", 0),
+    "prebuilt-trtllm-profiles-for-specific-gpus": (
+        "Failed", "NIM_BUILD_NO_BUILDABLE_PROFILE_FOUND", T, "NoBuildableProfilesFound", 0),
+    "named-profile-of-another-backend": (
+        "Failed", "NIM_BUILD_NO_BUILDABLE_PROFILE_FOUND", T, "NoBuildableProfilesFound", 0),
+    "named-profile-prebuilt-for-a-gpu": (
+        "Failed", "NIM_BUILD_NO_BUILDABLE_PROFILE_FOUND", T, "NoBuildableProfilesFound", 0),
+    "named-profile-absent-from-native-nimcache": (
+        "Failed", "NIM_BUILD_NO_BUILDABLE_PROFILE_FOUND", T, "NoBuildableProfilesFound", 0),
     # GPU rule
     "tp-profile-and-user-gpu-request": (
         "Failed", "NIM_BUILD_RECONCILE_FAILED", T, "InvalidResources", 0),
@@ -114,6 +130,34 @@ ROWS: dict[str, tuple[str, str, str, str, int]] = {
         "InProgress", "NIM_BUILD_ENGINE_BUILD_POD_PENDING", T, "PodPending", 1),
 }  # fmt: skip
 
+# Why nothing is buildable: the message names the case the NIMCache shows and what to do.
+# fixture: fragments its NIM_BUILD_NO_BUILDABLE_PROFILE_FOUND message must hold
+WHY_NOTHING_TO_BUILD: dict[str, tuple[str, ...]] = {
+    "native-nimcache-lists-no-profiles": (
+        "lists no profiles", "status.type is native", "NIMService", "trtllm_buildable"),
+    "model-free-nimcache-lists-no-profiles": (
+        "lists no profiles", "status.type is model-free", "NIMService"),
+    "all-profiles-cache-has-no-profiles": (
+        "lists no profiles", "caches all profiles", "spec.source.ngc.model.buildable: true"),
+    "vllm-and-sglang-tagged-profiles-are-not-buildable": (
+        "(vLLM)", "(SGLang)", "run as they are", "NIMService", "NIM LLM 1.x"),
+    "nim-2x-profile-names-are-not-buildable": (
+        "vllm-bf16-tp1-pp1 (vLLM)", "sglang-fp8-tp2-pp1-lora (SGLang, LoRA)", "NIM LLM 2.x"),
+    "prebuilt-trtllm-profiles-for-specific-gpus": (
+        "TensorRT-LLM engine for H100", "TensorRT-LLM engine for L40S",
+        "already built for those GPUs", "To build for another GPU"),
+    "no-buildable-profiles": ("non-buildable-profile (no llm_engine tag)", "trtllm_buildable"),
+    "named-profile-not-in-cache": (
+        "Profile missing is not in NIMCache", "spec.nimCache.profile", "buildable-profile"),
+    "named-profile-not-buildable": ("Profile plain", "not buildable", "buildable-profile"),
+    "named-profile-of-another-backend": (
+        "vllm-bf16-tp1-pp1-lora (vLLM, LoRA)", "run as they are", ": buildable-profile"),
+    "named-profile-prebuilt-for-a-gpu": (
+        "(TensorRT-LLM engine for H100)", "already built for that GPU", ": buildable-profile"),
+    "named-profile-absent-from-native-nimcache": (
+        "Profile buildable-profile is not in NIMCache", "status.type is native"),
+}  # fmt: skip
+
 ALWAYS_TRUE_ONCE_A_JOB_EXISTS = (
     "NIM_BUILD_SINGLE_BUILDABLE_PROFILE_FOUND",
     "NIM_BUILD_ENGINE_BUILD_POD_CREATED",
@@ -147,6 +191,20 @@ def test_row(client: FlaskClient, name: str) -> None:
         assert result["status"]["outputProfile"]["name"]
     if state in ("Started", "InProgress"):
         assert result["status"]["inputProfile"]["name"]
+
+
+@pytest.mark.parametrize("name", sorted(WHY_NOTHING_TO_BUILD))
+def test_no_buildable_profile_says_which_case(client: FlaskClient, name: str) -> None:
+    conditions = {c["type"]: c for c in answer(client, name)["status"]["conditions"]}
+    message = conditions["NIM_BUILD_NO_BUILDABLE_PROFILE_FOUND"]["message"]
+    for fragment in WHY_NOTHING_TO_BUILD[name]:
+        assert fragment in message, fragment
+    assert conditions["Ready"]["message"] == message  # the summary carries the same advice
+
+
+def test_every_no_buildable_fixture_has_a_case() -> None:
+    no_profile = {n for n, row in ROWS.items() if row[1] == "NIM_BUILD_NO_BUILDABLE_PROFILE_FOUND"}
+    assert no_profile == set(WHY_NOTHING_TO_BUILD)
 
 
 def test_every_fixture_has_a_row() -> None:

@@ -1,9 +1,9 @@
 """Backend `nim`: the REAL `python -m engine_builder` against the NIM server stand-in.
 
 Grid (one line per case):
-* success: manifest format v1 / list / v2 / wrapped / wrapped-keyed x engine in the default folder / in workspace paths;
-  tp=2 pp=2 (four rank files); other models' profiles listed first (first match wins);
-  the server not listening yet when the builder starts.
+* success: manifest format v1 / list / v2 / wrapped / wrapped-keyed x engine in the default
+  folder / in workspace paths; tp=2 pp=2 (four rank files); other models' profiles listed
+  first (first match wins); the server not listening yet when the builder starts.
 * failure, each with an `{"error"}` result, a line on stderr and a non-zero exit: never ready
   (timeout), no manifest, no profile for the model name, a missing rank file, bad YAML, a
   manifest in none of the known shapes (the file and the shapes tried are named), the
