@@ -1,5 +1,7 @@
 """The examples, end to end through the hook: each example NIMBuild, against the example
-NIMCache once it is Ready with the profiles it names, renders a valid, restricted build Job."""
+NIMCache once it is Ready with the profiles it names, renders a valid, restricted build Job
+whose NIM container gets every `spec.env` entry unchanged (the late-1.x legacy-backend
+variables of the fine-tuned example included)."""
 
 from __future__ import annotations
 
@@ -62,3 +64,25 @@ def test_example_renders_a_valid_restricted_job(client: FlaskClient, path: Path)
         assert pod["initContainers"][0]["name"] == "nim-build-ctr"
         env = {e["name"]: e.get("value") for e in pod["initContainers"][0]["env"]}
         assert ("NIM_PEFT_SOURCE" in env) == ("lora" in path.stem)
+        # spec.env reaches the NIM container entry for entry, unchanged.
+        nim_env = pod["initContainers"][0]["env"]
+        for entry in parent["spec"].get("env", []):
+            assert [e for e in nim_env if e["name"] == entry["name"]] == [entry]
+
+
+def test_fine_tuned_late_1x_example_passes_the_legacy_backend_switches(
+    client: FlaskClient,
+) -> None:
+    parent = load(EXAMPLES / "nimbuild-fine-tuned-late-1x.yaml")
+    cache = ready_cache(parent["spec"]["nimCache"]["profile"], lora=False)
+    [job] = client.post("/sync", json=request(parent, caches=[cache])).get_json()["children"]
+    pod = job["spec"]["template"]["spec"]
+    [nim] = pod["initContainers"]
+    env = [(e["name"], e.get("value")) for e in nim["env"]]
+    for name in ("NIM_USE_TRTLLM_LEGACY_BACKEND", "NIM_DISABLE_TRTLLM_PYTORCH_RT"):
+        assert env.count((name, "1")) == 1, name
+    assert ("NIM_FT_MODEL", "/model-store/fine-tuned/llama-3.1-8b-my-domain") in env
+    assert ("NIM_CACHE_PATH", "/model-store") in env  # the defaults stay
+    # The builder container (nim backend) gets its own NIMBUILD_* contract, not the NIM's env.
+    [builder] = pod["containers"]
+    assert not {e["name"] for e in builder["env"]} & {n for n, _ in env if n.startswith("NIM_")}
