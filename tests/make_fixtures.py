@@ -56,27 +56,16 @@ OTHER_BACKEND_PROFILES = [
     profile("4f6c" + "0" * 60, llm_engine="vllm", precision="bf16", tp="1", pp="1"),
     profile("9a1e" + "0" * 60, backend="sglang", precision="fp8", tp="2", pp="1"),
 ]
+
+
+def prebuilt(pid: str, gpu: str, device: str, **tags: str) -> dict[str, Any]:
+    """A TensorRT-LLM profile whose engine NIM ships prebuilt for one GPU."""
+    return profile(pid, llm_engine="tensorrt_llm", pp="1", gpu=gpu, gpu_device=device, **tags)
+
+
 PREBUILT_PROFILES = [
-    profile(
-        "7cc8" + "0" * 60,
-        llm_engine="tensorrt_llm",
-        precision="fp8",
-        tp="1",
-        pp="1",
-        gpu="H100",
-        gpu_device="2330:10de",
-        profile="throughput",
-    ),
-    profile(
-        "b2f0" + "0" * 60,
-        llm_engine="tensorrt_llm",
-        precision="fp16",
-        tp="2",
-        pp="1",
-        gpu="L40S",
-        gpu_device="26b5:10de",
-        profile="latency",
-    ),
+    prebuilt("7cc8" + "0" * 60, "H100", "2330:10de", precision="fp8", tp="1", profile="throughput"),
+    prebuilt("b2f0" + "0" * 60, "L40S", "26b5:10de", precision="fp16", tp="2", profile="latency"),
 ]
 READY_CACHE = nimcache(profiles=TP8)
 RESULT = {
