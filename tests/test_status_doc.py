@@ -4,8 +4,9 @@
   backticks), and so does every reason the fixtures' answers carry (pod and Job reasons
   passed through included);
 * the `kubectl get` header is the CRD's printer columns, in order;
-* each `kubectl describe` excerpt is the status of the fixture it names, rendered as kubectl
-  renders a custom resource (keys sorted, camelCase split into words);
+* each `kubectl describe` excerpt is the status of the fixture it names, laid out as kubectl
+  describes a custom resource (keys sorted, camelCase split into words; an approximation of
+  its alignment, not kubectl itself);
 * the README's compatibility table pairs each of our reasons that differ from the NIM
   Operator's with upstream's exact string.
 """
