@@ -18,6 +18,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        # The object a line is about, `namespace/name` (log(..., extra={"object": ...})).
+        if isinstance(getattr(record, "object", None), str):
+            entry["object"] = record.__dict__["object"]
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry).decode()

@@ -276,6 +276,9 @@ class BuildSettings(_StrictWire):
         None, alias="activeDeadlineSeconds"
     )
     trtllm: TrtllmLimits = Field(default_factory=TrtllmLimits)
+    # Read by the NIMCache decorator (hooks/publish.py), not by the build: false keeps the
+    # built profile out of NIMCache.status.profiles.
+    publish_profile: bool = Field(True, alias="publishProfile")
 
 
 class NIMBuildSpec(_StrictWire):
@@ -597,7 +600,7 @@ class SyncRequest(BaseModel):
     finalizing: bool = False
 
 
-def _object_map(container: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]:
+def object_map(container: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]:
     """The objects of `children[key]` / `related[key]`; a missing map counts as empty."""
     group = container.get(key)
     if group is None:
@@ -617,7 +620,7 @@ def _object_map(container: Mapping[str, Any], key: str, where: str) -> list[Mapp
     return objects
 
 
-def _section(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+def section(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     section = body.get(key)
     if section is None:
         return {}
@@ -671,15 +674,15 @@ def parse_status(raw: object) -> ObservedStatus:
 def parse_sync_request(body: Mapping[str, Any]) -> SyncRequest:
     """A decoded JSON body → SyncRequest, or RequestError naming what is malformed."""
     parent = parse_parent(body)
-    children = _section(body, "children")
-    related = _section(body, "related")
-    jobs = tuple(_job(raw) for raw in _object_map(children, v.JOB_KEY, "children"))
+    children = section(body, "children")
+    related = section(body, "related")
+    jobs = tuple(_job(raw) for raw in object_map(children, v.JOB_KEY, "children"))
     nimcaches = tuple(
         _validate(NIMCache, raw, "related.NIMCache")
-        for raw in _object_map(related, v.NIMCACHE_KEY, "related")
+        for raw in object_map(related, v.NIMCACHE_KEY, "related")
     )
     pods = tuple(
-        _validate(Pod, raw, "related.Pod") for raw in _object_map(related, v.POD_KEY, "related")
+        _validate(Pod, raw, "related.Pod") for raw in object_map(related, v.POD_KEY, "related")
     )
     finalizing = body.get("finalizing", False)
     if not isinstance(finalizing, bool):

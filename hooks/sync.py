@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
-from hooks import core
+from hooks import core, publish
 from hooks.model import RequestError
 from hooks.settings import Settings
 
@@ -32,7 +32,8 @@ log = logging.getLogger("nimbuild.hook")
 # than a reset connection; past this we close without reading further.
 DRAIN_LIMIT = 64 * 1024 * 1024
 CHUNK = 64 * 1024
-HOOKS = ("sync", "customize")
+# Hook paths (without the leading slash), also the `hook` label of the request metrics.
+HOOKS = ("sync", "customize", "nimcache/sync", "nimcache/customize")
 
 
 def _json(payload: Mapping[str, Any], status: int = 200, **headers: str) -> Response:
@@ -180,6 +181,25 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     @app.post("/customize")
     def customize() -> Response:
         return answer(core.customize)
+
+    def published(body: object) -> dict[str, Any]:
+        decision = publish.plan(body)
+        if decision.added:
+            log.info(
+                "adding %s to NIMCache.status.profiles",
+                ", ".join(decision.added),
+                extra={"object": decision.cache},
+            )
+        return {"status": decision.status}
+
+    # The NIMCache DecoratorController (DESIGN §9): same contract, its own pure core.
+    @app.post("/nimcache/sync")
+    def nimcache_sync() -> Response:
+        return answer(published)
+
+    @app.post("/nimcache/customize")
+    def nimcache_customize() -> Response:
+        return answer(publish.customize)
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -11,6 +11,7 @@ from typing import Final
 JOB_KEY: Final = "Job.batch/v1"
 NIMCACHE_KEY: Final = "NIMCache.apps.nvidia.com/v1alpha1"
 POD_KEY: Final = "Pod.v1"
+NIMBUILD_KEY: Final = "NIMBuild.apps.nvidia.com/v1alpha1"  # related, of the NIMCache decorator
 
 # --- status.state ---------------------------------------------------------------------------
 PENDING: Final = "Pending"  # waiting on the NIMCache

@@ -183,6 +183,7 @@ def test_no_crd_defaults_anywhere(ours: dict[str, Any]) -> None:
         pytest.param(("trtllm", "maxBatchSize"), "8", id="maxBatchSize"),
         pytest.param(("trtllm", "maxSeqLen"), "4096", id="maxSeqLen"),
         pytest.param(("trtllm", "maxNumTokens"), "8192", id="maxNumTokens"),
+        pytest.param(("publishProfile",), "true", id="publishProfile"),
     ],
 )
 def test_build_defaults_are_documented(
@@ -217,6 +218,9 @@ _BUILD_CASES = [
     ({"trtllm": {"maxNumTokens": 0}}, False),
     ({"trtllm": {"maxBatchSize": 8, "maxInputLen": 2}}, False),
     ({"ttlSecondsAfterFinished": 60}, False),
+    ({"publishProfile": True}, True),
+    ({"publishProfile": False}, True),
+    ({"publishProfile": "false"}, False),
 ]
 
 
