@@ -4,12 +4,16 @@ Cases:
 - built-in kinds (CRDs, Namespace, Deployment, Service, PDB, RBAC) pass kubernetes-validate
   strict for Kubernetes 1.29 (oldest supported: native sidecars) and 1.37, file by file and
   as rendered by kustomize;
-- custom kinds go to jsonschema, strictly: the CompositeController against Metacontroller's
-  own CRD, NIMBuild/NIMCache examples against ours; no document is left unchecked;
+- custom kinds go to jsonschema, strictly: the Composite- and DecoratorController against
+  Metacontroller's own CRDs, NIMBuild/NIMCache examples against ours; no document is left
+  unchecked;
 - the CompositeController wiring (parent, Job child OnDelete, v2 hooks, Service address);
+- the DecoratorController wiring (every NIMCache, no attachments, a resync period, no
+  ignoreStatusChanges, v2 hooks on /nimcache/*, Service address);
 - the hook Deployment: replicas, probes, env settings, non-root hardening, Pod Security
   "restricted", resources, writable /tmp; Service and PDB select its pods;
 - RBAC: the hook's ServiceAccount has no token and no binding; aggregated user roles;
+  Metacontroller's role covers what the DecoratorController reads and writes;
 - kustomizations: every referenced file exists, every manifest is referenced (except the
   standalone NIMCache CRD), images pinned by digest in one place; a Python render agrees with
   `kubectl kustomize` (skipped, with the reason, when no kubectl is found);
@@ -39,7 +43,7 @@ KUBE_VERSIONS = ("1.29", "1.37")
 MANIFEST_DIRS = ("crds", "metacontroller", "examples")
 NOT_MANIFESTS = {"kustomization.yaml", "kustomizeconfig.yaml"}
 # Kinds kubernetes-validate has no schema for: each goes to its own CRD schema.
-CUSTOM_KINDS = {"CompositeController", "NIMBuild", "NIMCache"}
+CUSTOM_KINDS = {"CompositeController", "DecoratorController", "NIMBuild", "NIMCache"}
 
 HOOK_NS = "nimbuild-system"
 HOOK_NAME = "nimbuild-hook"
@@ -100,11 +104,12 @@ def test_builtin_kinds_validate_strictly(ident: str, doc: dict[str, Any], versio
 def test_every_document_is_checked() -> None:
     kinds = {doc["kind"] for _, doc in DOCUMENTS}
     assert {"CustomResourceDefinition", "Deployment", "CompositeController"} <= kinds
+    assert "DecoratorController" in kinds
     for kind in kinds & CUSTOM_KINDS:
         doc = next(d for _, d in DOCUMENTS if d["kind"] == kind)
         with pytest.raises(kubernetes_validate.SchemaNotFoundError):
             kubernetes_validate.validate(doc, KUBE_VERSIONS[-1], strict=True)
-    validators = {"CompositeController", "NIMBuild", "NIMCache"}
+    validators = {"CompositeController", "DecoratorController", "NIMBuild", "NIMCache"}
     assert kinds & CUSTOM_KINDS <= validators, "a custom kind without a schema check"
 
 
@@ -116,8 +121,8 @@ def test_strict_validation_catches_a_typo() -> None:
 
 
 @functools.cache
-def _metacontroller_validator() -> Any:
-    name = "compositecontrollers.metacontroller.k8s.io"
+def _metacontroller_validator(kind: str = "CompositeController") -> Any:
+    name = f"{kind.lower()}s.metacontroller.k8s.io"
     schema = cs.openapi_schema(cs.METACONTROLLER_CRDS, version="v1alpha1", name=name)
     return cs.validator(cs.strict(schema))
 
@@ -128,6 +133,15 @@ def test_compositecontroller_fits_metacontroller_crd() -> None:
     bad = copy.deepcopy(cc)
     bad["spec"]["hooks"]["sync"]["webhook"]["timeOut"] = "10s"
     assert cs.errors(_metacontroller_validator(), bad), "strict schema catches a typo"
+
+
+def test_decoratorcontroller_fits_metacontroller_crd() -> None:
+    dc = _one("DecoratorController")
+    validator = _metacontroller_validator("DecoratorController")
+    assert cs.errors(validator, dc) == []
+    bad = copy.deepcopy(dc)
+    bad["spec"]["resources"][0]["resourse"] = "nimcaches"
+    assert cs.errors(validator, bad), "strict schema catches a typo"
 
 
 EXAMPLES = [(i, d) for i, d in DOCUMENTS if i.startswith("examples/")]
@@ -186,6 +200,29 @@ def test_compositecontroller_wiring() -> None:
         assert webhook["path"] == path
         assert webhook["timeout"] == "10s"
         assert "url" not in webhook
+        assert webhook["service"] == {
+            "name": service["metadata"]["name"],
+            "namespace": service["metadata"]["namespace"],
+            "port": service["spec"]["ports"][0]["port"],
+        }
+
+
+def test_decoratorcontroller_wiring() -> None:
+    dc = _one("DecoratorController", "nimbuild-nimcache-profiles")["spec"]
+    assert dc["resources"] == [{"apiVersion": "apps.nvidia.com/v1alpha1", "resource": "nimcaches"}]
+    assert "attachments" not in dc, "the decorator creates nothing"
+    assert 0 < dc["resyncPeriodSeconds"] <= 3600, "safety net for a dropped 409"
+    assert not any("ignoreStatusChanges" in r for r in dc["resources"]), (
+        "an operator rewrite of the status must trigger a sync"
+    )
+    assert set(dc["hooks"]) == {"sync", "customize"}
+    service = _one("Service", HOOK_NAME)
+    for name, path in (("sync", "/nimcache/sync"), ("customize", "/nimcache/customize")):
+        hook = dc["hooks"][name]
+        assert hook["version"] == "v2"
+        webhook = hook["webhook"]
+        assert webhook["path"] == path
+        assert webhook["timeout"] == "10s"
         assert webhook["service"] == {
             "name": service["metadata"]["name"],
             "namespace": service["metadata"]["namespace"],
@@ -332,6 +369,24 @@ def test_aggregated_user_roles() -> None:
     assert {"create", "delete", "update", "patch"} <= aggregated["edit"] == aggregated["admin"]
 
 
+def test_metacontroller_role_covers_the_decoratorcontroller() -> None:
+    role = _one("ClusterRole", "nimbuild-controller:metacontroller")
+
+    def verbs(resource: str) -> set[str]:
+        return {
+            verb
+            for rule in role["rules"]
+            if "apps.nvidia.com" in rule["apiGroups"] and resource in rule["resources"]
+            for verb in rule["verbs"]
+        }
+
+    assert {"get", "list", "watch"} <= verbs("nimcaches"), "target"
+    assert "update" in verbs("nimcaches"), "Metacontroller PUTs the target after its status"
+    assert {"update"} <= verbs("nimcaches/status")
+    assert {"get", "list", "watch"} <= verbs("nimbuilds"), "related"
+    assert not {"create", "delete"} & verbs("nimcaches"), "least privilege"
+
+
 # --- kustomizations -------------------------------------------------------------------------
 
 KUSTOMIZATIONS = [
@@ -427,6 +482,7 @@ def test_python_render_of_metacontroller() -> None:
     docs = _render(ROOT / "metacontroller")
     kinds = sorted(d["kind"] for d in docs)
     assert kinds.count("CompositeController") == 1 and kinds.count("Deployment") == 1
+    assert kinds.count("DecoratorController") == 1
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
@@ -497,8 +553,8 @@ def test_kubectl_kustomize_matches_python_render(folder: str) -> None:
 @pytest.mark.parametrize("folder", ["crds", "metacontroller"])
 def test_kustomize_output_validates(folder: str, version: str) -> None:
     for doc in _kubectl_kustomize(folder):
-        if doc["kind"] == "CompositeController":
-            assert cs.errors(_metacontroller_validator(), doc) == []
+        if doc["kind"] in ("CompositeController", "DecoratorController"):
+            assert cs.errors(_metacontroller_validator(doc["kind"]), doc) == []
         else:
             kubernetes_validate.validate(doc, version, strict=True)
 
@@ -531,11 +587,18 @@ def test_bearer_token_component_renders(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     docs = [d for d in yaml.safe_load_all(result.stdout) if d]
     (cc,) = [d for d in docs if d["kind"] == "CompositeController"]
+    (dc,) = [d for d in docs if d["kind"] == "DecoratorController"]
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
     assert cs.errors(_metacontroller_validator(), cc) == []
+    assert cs.errors(_metacontroller_validator("DecoratorController"), dc) == []
     kubernetes_validate.validate(deployment, KUBE_VERSIONS[0], strict=True)
     assert violations(deployment) == []
-    refs = {h: cc["spec"]["hooks"][h]["webhook"]["authorization"] for h in ("sync", "customize")}
+    refs = {
+        (c["kind"], h): c["spec"]["hooks"][h]["webhook"]["authorization"]
+        for c in (cc, dc)
+        for h in ("sync", "customize")
+    }
+    assert dc["spec"]["hooks"]["sync"]["webhook"]["path"] == "/nimcache/sync", "base survives"
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
