@@ -191,10 +191,15 @@ def test_compositecontroller_wiring() -> None:
     ]
     assert cc["generateSelector"] is True
     assert 0 < cc["resyncPeriodSeconds"] <= 3600
-    assert set(cc["hooks"]) == {"sync", "customize"}
+    _assert_v2_hooks_call_the_service(cc["hooks"], "/sync", "/customize")
+
+
+def _assert_v2_hooks_call_the_service(hooks: dict[str, Any], sync: str, customize: str) -> None:
+    """Exactly sync + customize, version v2, through the hook's Service, 10 s timeout."""
+    assert set(hooks) == {"sync", "customize"}
     service = _one("Service", HOOK_NAME)
-    for name, path in (("sync", "/sync"), ("customize", "/customize")):
-        hook = cc["hooks"][name]
+    for name, path in (("sync", sync), ("customize", customize)):
+        hook = hooks[name]
         assert hook["version"] == "v2"
         webhook = hook["webhook"]
         assert webhook["path"] == path
@@ -215,19 +220,7 @@ def test_decoratorcontroller_wiring() -> None:
     assert not any("ignoreStatusChanges" in r for r in dc["resources"]), (
         "an operator rewrite of the status must trigger a sync"
     )
-    assert set(dc["hooks"]) == {"sync", "customize"}
-    service = _one("Service", HOOK_NAME)
-    for name, path in (("sync", "/nimcache/sync"), ("customize", "/nimcache/customize")):
-        hook = dc["hooks"][name]
-        assert hook["version"] == "v2"
-        webhook = hook["webhook"]
-        assert webhook["path"] == path
-        assert webhook["timeout"] == "10s"
-        assert webhook["service"] == {
-            "name": service["metadata"]["name"],
-            "namespace": service["metadata"]["namespace"],
-            "port": service["spec"]["ports"][0]["port"],
-        }
+    _assert_v2_hooks_call_the_service(dc["hooks"], "/nimcache/sync", "/nimcache/customize")
 
 
 # --- hook Deployment, Service, PDB ----------------------------------------------------------
