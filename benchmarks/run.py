@@ -4,7 +4,11 @@
    starting a build and one following a running Job (with pods carrying managedFields, as
    Metacontroller sends them). Baseline: decoding the same body with orjson. Prints µs per
    call, the cost per extra profile (linearity) and the ratio to the baseline.
-2. HTTP: the hook under gunicorn (`hooks.gunicorn_conf`) against `benchmarks/baseline_app.py`
+2. Publish (the NIMCache decorator, DESIGN §9): `hooks.publish.sync` on a Ready NIMCache of 40
+   profiles with 1…160 related NIMBuilds (Ready, with managedFields), everything already
+   listed (the steady state: answer null) and nothing listed yet (every profile appended).
+   Baseline: orjson.loads of the same body. Prints µs per call and the cost per NIMBuild.
+3. HTTP: the hook under gunicorn (`hooks.gunicorn_conf`) against `benchmarks/baseline_app.py`
    (same stack, only parses the body), both on 127.0.0.1, driven by a few keep-alive clients.
    Prints requests/s and latency percentiles for both and their ratio.
 
@@ -43,7 +47,14 @@ from builders import (  # noqa: E402
     profile,
     request,
 )
+from make_nimcache_fixtures import (  # noqa: E402
+    built_profile,
+    decorator_request,
+    nimcache_target,
+    ready_nimbuild,
+)
 
+from hooks import publish  # noqa: E402
 from hooks.core import sync  # noqa: E402
 from hooks.settings import Settings  # noqa: E402
 
@@ -122,6 +133,45 @@ def bench_pure(seconds: float) -> None:
             f"  {shape}: {slope:.2f} µs per extra profile; linear fit predicts {mid:.0f} µs "
             f"at 40 profiles, measured {rows[2][1]:.0f} µs"
         )
+
+
+def decorated(builds: int, listed: bool) -> dict[str, Any]:
+    """A NIMCache of 40 profiles and `builds` Ready NIMBuilds of it (their profiles listed or
+    not), each NIMBuild carrying managedFields as the API server returns them."""
+    nimbuilds = []
+    for i in range(builds):
+        build = ready_nimbuild(
+            f"build-{i:03d}", created=f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z"
+        )
+        build["metadata"]["managedFields"] = [
+            {"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:spec": {}}},
+            {"manager": "metacontroller", "operation": "Update", "subresource": "status"},
+        ]
+        nimbuilds.append(build)
+    cached = [cache_with(40)["status"]["profiles"][i] for i in range(40)]
+    published = [built_profile(b["metadata"]["name"]) for b in nimbuilds] if listed else []
+    return decorator_request(nimcache_target(profiles=cached + published), nimbuilds)
+
+
+def bench_publish(seconds: float) -> None:
+    print("== publish: NIMCache decorator sync (µs per call; baseline = orjson.loads) ==")
+    print(
+        f"{'request':<22}{'nimbuilds':>9}{'body KiB':>10}{'baseline':>10}{'sync':>10}{'ratio':>8}"
+    )
+    for shape, listed in (("all listed (null)", True), ("none listed", False)):
+        rows = []
+        for n in (1, 10, 40, 160):
+            raw = orjson.dumps(decorated(n, listed))
+            body = orjson.loads(raw)
+            base = per_call(orjson.loads, raw, seconds)
+            cost = per_call(publish.sync, body, seconds)
+            rows.append((n, cost))
+            print(
+                f"{shape:<22}{n:>9}{len(raw) / 1024:>10.1f}{base:>10.1f}{cost:>10.1f}"
+                f"{cost / base:>8.1f}"
+            )
+        slope = (rows[-1][1] - rows[0][1]) / (rows[-1][0] - rows[0][0])
+        print(f"  {shape}: {slope:.2f} µs per extra NIMBuild")
 
 
 def free_port() -> int:
@@ -228,6 +278,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short runs (smoke check)")
     args = parser.parse_args()
     bench_pure(0.2 if args.quick else 1.0)
+    bench_publish(0.2 if args.quick else 1.0)
     bench_http(1.0 if args.quick else 5.0, clients=4)
 
 
