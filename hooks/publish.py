@@ -21,6 +21,13 @@ when the operator rewrites the status without our entries (it does, from a stale
 clears `profiles` whenever the NIMCache leaves Ready), the next sync adds them again. Once
 everything is listed the answer is null: no write, no event, no hot loop.
 
+The wire contract, read from Metacontroller v4.17.2 (`pkg/controller/decorator/api/v2`): a v2
+decorator request is `{controller, parent, children, related, finalizing}` (`object` and
+`attachments` are the v1 names; `object` is read too). The v2 response is parsed strictly:
+only `labels`, `annotations`, `status`, `attachments`, `resyncAfterSeconds`, `finalized`.
+We answer `{status}` alone: v2 drops `labels` and `annotations` anyway, a missing
+`attachments` means none, and with no attachment rules there is nothing to delete.
+
 A malformed request (no target object, maps of the wrong shape) raises RequestError (400);
 a related NIMBuild whose fields we read have the wrong shape is skipped, not fatal: one bad
 object must not keep every other NIMBuild's profile from being published.
