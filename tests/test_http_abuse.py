@@ -104,7 +104,7 @@ def fixpoint_request(server: HookServer) -> dict[str, Any]:
         pytest.param(b'{"parent": {"metadata": {"name": ["x"]}}}', "parent", id="name-not-string"),
     ],
 )
-@pytest.mark.parametrize("path", ["/sync", "/customize"])
+@pytest.mark.parametrize("path", ["/sync", "/customize", "/nimcache/sync", "/nimcache/customize"])
 def test_malformed_bodies_get_a_json_400(
     server: HookServer, body: bytes, needle: str, path: str
 ) -> None:
