@@ -50,6 +50,7 @@ from typing import Any, NoReturn
 import yaml
 
 from hooks import core
+from hooks.cli import documents
 from hooks.cli.documents import JOB, NIMBUILD, NIMCACHE, POD, Document, InputError, Kind, pick
 from hooks.settings import Settings
 
@@ -259,7 +260,8 @@ def validate(args: argparse.Namespace) -> int:
         olds = {_identity(d, args.namespace): d for d in pick(args.old, NIMBUILD)}
     failed = False
     for document in documents:
-        findings = checks.check(document, olds.get(_identity(document, args.namespace)))
+        old = olds.get(_identity(document, args.namespace))
+        findings = checks.check(document, old, args.old)
         errors = [f for f in findings if f.error]
         failed = failed or bool(errors)
         for finding in findings:
@@ -314,6 +316,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """The `nimbuild` console script; returns the exit code."""
     args = _parser().parse_args(argv)
+    documents.load.cache_clear()  # each file is read once per command, and afresh
     try:
         code: int = args.run(args)
         sys.stdout.flush()

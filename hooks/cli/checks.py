@@ -342,7 +342,9 @@ def _evaluate(rule: Mapping[str, Any], value: Any, old: Any, has_old: bool) -> b
     return bool(result)
 
 
-def _cel_findings(obj: dict[str, Any], old: dict[str, Any] | None, version: str) -> list[Finding]:
+def _cel_findings(
+    obj: dict[str, Any], old: dict[str, Any] | None, old_file: str | None, version: str
+) -> list[Finding]:
     found: list[Finding] = []
     for schema_path, rule in cel_rules(crd_schema(version)):
         text = str(rule.get("rule", ""))
@@ -350,7 +352,12 @@ def _cel_findings(obj: dict[str, Any], old: dict[str, Any] | None, version: str)
         for path, value in _at(obj, schema_path):
             has_old, old_value = _old_value(old, path) if old is not None else (False, None)
             if transition and not has_old:
-                why = "give the stored object with --old" if old is None else "not in --old"
+                if old_file is None:
+                    why = "give the stored object with --old"
+                elif old is None:
+                    why = f"no stored NIMBuild of this namespace and name in {old_file}"
+                else:
+                    why = "the stored object has no such field"
                 found.append(
                     Finding(path, f"rule `{text}` not evaluated: transition rule, {why}", False)
                 )
@@ -371,14 +378,17 @@ def _cel_findings(obj: dict[str, Any], old: dict[str, Any] | None, version: str)
 # --- entry point ------------------------------------------------------------------------------
 
 
-def check(document: Document, old: Document | None = None) -> list[Finding]:
+def check(
+    document: Document, old: Document | None = None, old_file: str | None = None
+) -> list[Finding]:
     """Everything the API server would say about `document` (a NIMBuild), errors first, in
-    field order; `old` is the stored object for transition rules."""
+    field order; `old` is the stored object for transition rules, found (or not) in the file
+    `old_file` (None: no stored object given, as on create)."""
     version = str(document.data.get("apiVersion", "")).rpartition("/")[2]
     schema = crd_schema(version)
     obj = drop_nulls(document.data, schema)
     found = [Finding(path, "duplicate field", True) for path, _ in document.duplicates]
     found += _schema_findings(obj, version)
     old_obj = drop_nulls(old.data, schema) if old is not None else None
-    found += _cel_findings(obj, old_obj, version)
+    found += _cel_findings(obj, old_obj, old_file, version)
     return sorted(found, key=lambda f: (not f.error, document.line_of(f.path), f.field, f.message))

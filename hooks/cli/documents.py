@@ -108,7 +108,7 @@ def _walk(
     node: yaml.Node, path: FieldPath, lines: Lines, dups: list[tuple[FieldPath, int]]
 ) -> None:
     """Record the line of every field under `node` (a mapping entry: its key's line); note
-    keys given twice in one mapping."""
+    keys given twice in one mapping (PyYAML keeps the last; the API server refuses them)."""
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
@@ -117,7 +117,8 @@ def _walk(
             if name in seen:
                 dups.append(((*path, name), key.start_mark.line + 1))
             seen.add(name)
-            lines.setdefault((*path, name), key.start_mark.line + 1)
+            # The last of duplicate keys wins, in the data and here.
+            lines[(*path, name)] = key.start_mark.line + 1
             _walk(value, (*path, name), lines, dups)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
