@@ -13,14 +13,17 @@ the hook returns must fit `status_validator()`), tests/test_manifests.py (exampl
 from __future__ import annotations
 
 import copy
-import re
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
+
+# One implementation of the structural-schema rules, shared with `nimbuild validate`.
+from hooks.cli.checks import strict, validator
+
+__all__ = ["strict", "validator"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CRD_DIR = ROOT / "crds"
@@ -32,15 +35,6 @@ UPSTREAM_NIMCACHE_CRD = UPSTREAM_DIR / "upstream-nim-operator-nimcaches.crd.yaml
 METACONTROLLER_CRDS = UPSTREAM_DIR / "metacontroller-crds-v1.yaml"
 
 VERSION = "v1alpha1"
-
-# RFC 3339 as Kubernetes writes `metav1.Time` (second precision, UTC "Z" or an offset).
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
-FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
-
-
-@FORMAT_CHECKER.checks("date-time")
-def _is_date_time(value: object) -> bool:
-    return not isinstance(value, str) or bool(_RFC3339.match(value))
 
 
 def load_documents(path: Path) -> list[dict[str, Any]]:
@@ -71,40 +65,6 @@ def openapi_schema(path: Path, version: str = VERSION, name: str | None = None) 
     """`spec.versions[name=version].schema.openAPIV3Schema` of the CRD in `path` (a copy)."""
     schema = crd_version(load_crd(path, name), version)["schema"]["openAPIV3Schema"]
     return copy.deepcopy(schema)
-
-
-def strict(schema: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `schema` where every object node with `properties` forbids unknown fields.
-
-    Nodes with `x-kubernetes-preserve-unknown-fields: true` are left open (the API server
-    keeps unknown fields there too). `metadata` stays as the CRD gives it (`type: object`).
-    """
-    out = copy.deepcopy(schema)
-    for node in iter_nodes(out):
-        if "properties" in node and not node.get("x-kubernetes-preserve-unknown-fields"):
-            node.setdefault("additionalProperties", False)
-    return out
-
-
-def iter_nodes(schema: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every schema node of `schema`, itself included (depth first)."""
-    yield schema
-    for child in (schema.get("properties") or {}).values():
-        yield from iter_nodes(child)
-    for key in ("items", "additionalProperties"):
-        child = schema.get(key)
-        if isinstance(child, dict):
-            yield from iter_nodes(child)
-    for key in ("anyOf", "allOf", "oneOf"):
-        for child in schema.get(key) or ():
-            yield from iter_nodes(child)
-
-
-def validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
-    """A jsonschema validator for a CRD schema node, checking `date-time` formats."""
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    cls.check_schema(schema)
-    return cls(schema, format_checker=FORMAT_CHECKER)
 
 
 @cache
