@@ -72,10 +72,11 @@ COPY --from=build /app /app
 WORKDIR /app
 # Numeric, so the kubelet can verify runAsNonRoot without a passwd lookup.
 USER 10001:10001
-# Smoke test as the runtime user: the hook app and the engine builder import, and gunicorn
-# accepts the configuration.
+# Smoke test as the runtime user: the hook app and the engine builder import, gunicorn
+# accepts the configuration, and `python -m hooks.cli` finds its CRD and CEL/jsonschema.
 RUN python -c "import hooks.sync, engine_builder" \
-    && gunicorn --check-config -c python:hooks.gunicorn_conf hooks.sync:app
+    && gunicorn --check-config -c python:hooks.gunicorn_conf hooks.sync:app \
+    && python -c "from hooks.cli import checks; checks.crd_schema('v1alpha1')"
 EXPOSE 8080
 # Exec form: gunicorn is PID 1 and receives SIGTERM directly.
 CMD ["gunicorn", "-c", "python:hooks.gunicorn_conf", "hooks.sync:app"]

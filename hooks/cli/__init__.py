@@ -30,8 +30,9 @@ Exit codes: 0 done (for `validate`: no errors), 1 `validate` found errors, 2 the
 used (missing file, bad YAML, wrong kind, bad option): one line on stderr naming the file and
 line, never a traceback.
 
-Only the core's entry points (`hooks.core.sync`) and `hooks.settings.Settings` are used, so
-this module sits beside the web layer (`hooks.sync`) and changes nothing inside the hook.
+It uses only the core's entry point `hooks.core.sync` (a request it refuses raises a
+ValueError, the hook's 400) and `hooks.settings.Settings.from_env`, so it sits beside the web
+layer (`hooks.sync`) and changes nothing inside the hook.
 """
 
 from __future__ import annotations
@@ -80,8 +81,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def timestamp(moment: datetime) -> str:
-    """RFC 3339 in UTC with second precision (as the hook writes times)."""
-    return core.timestamp(moment)
+    """RFC 3339 in UTC with second precision, as `metav1.Time` serializes."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_now(text: str | None) -> datetime:
