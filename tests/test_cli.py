@@ -511,6 +511,7 @@ def _files(tmp_path: Path) -> dict[str, Path]:
         "binary": "apiVersion: v1\nkind: Pod\ndata: !!binary aGVsbG8=\n",
         "nan": "apiVersion: v1\nkind: Pod\nx: .nan\n",
         "latin1": "apiVersion: v1\nkind: Pod\nmetadata: {name: caf\xe9}\n",
+        "recursive": "apiVersion: v1\nkind: Pod\nspec: &a\n  x: *a\n",
     }
     out = {}
     for name, text in files.items():
@@ -542,6 +543,7 @@ NC = str(EXAMPLES / "nimcache.yaml")
         pytest.param(["render", "-f", "{binary}"], "binary.yaml:1: a bytes value is not JSON"),
         pytest.param(["render", "-f", "{nan}"], "nan.yaml:1: nan is not a JSON number"),
         pytest.param(["render", "-f", "{latin1}"], "latin1.yaml: not UTF-8 text", id="latin1"),
+        pytest.param(["render", "-f", "{recursive}"], "recursive.yaml: nested too deeply"),
         pytest.param(
             ["render", "-f", NC], "nimcache.yaml:11: holds no NIMBuild (found kind NIMCache)"
         ),

@@ -179,6 +179,8 @@ def load(path: str) -> File:
             documents.extend(_unpack(document))
     except yaml.YAMLError as error:
         raise _yaml_error(name, error) from None
+    except RecursionError:  # an alias inside itself (`&a [*a]`), or absurd nesting
+        raise InputError(f"{name}: nested too deeply (or an alias that contains itself)") from None
     finally:
         loader.dispose()
     return File(name, tuple(documents), lists)
