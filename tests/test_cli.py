@@ -512,6 +512,7 @@ def _files(tmp_path: Path) -> dict[str, Path]:
         "nan": "apiVersion: v1\nkind: Pod\nx: .nan\n",
         "latin1": "apiVersion: v1\nkind: Pod\nmetadata: {name: caf\xe9}\n",
         "recursive": "apiVersion: v1\nkind: Pod\nspec: &a\n  x: *a\n",
+        "badpod": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels: 5\n",
     }
     out = {}
     for name, text in files.items():
@@ -554,6 +555,11 @@ NC = str(EXAMPLES / "nimcache.yaml")
         pytest.param(["render", "-f", "{v1beta1}"], "v1beta1.yaml:4: NIMBuild has apiVersion"),
         pytest.param(["render", "-f", "{noname}"], "noname.yaml:3: NIMBuild has no metadata.name"),
         pytest.param(["render", "-f", NB, "--nimcache", NC, "--nimcache", NC], "given twice"),
+        pytest.param(
+            ["render", "-f", NB, "--pod", "{badpod}"],
+            "badpod.yaml: the hook refuses this request (HTTP 400): related.Pod",
+            id="hook-400",
+        ),
         pytest.param(["render", "-f", NB, "--now", "noon"], "--now 'noon': not an RFC 3339"),
         pytest.param(["render", "-f", NB, "--now", "2026-01-01T12:00:00"], "give a time zone"),
         pytest.param(["render", "-f", NB, "--set", "X=1"], "expected NIMBUILD_HOOK_<NAME>"),

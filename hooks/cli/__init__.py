@@ -101,7 +101,8 @@ def parse_now(text: str | None) -> datetime:
 def _filled(document: Document, namespace: str) -> dict[str, Any]:
     """A copy of the object with `metadata.namespace` set when it had none."""
     obj = copy.deepcopy(document.data)
-    obj["metadata"].setdefault("namespace", namespace)
+    if not obj["metadata"].get("namespace"):
+        obj["metadata"]["namespace"] = namespace
     return obj
 
 
@@ -175,12 +176,15 @@ def hook_settings(args: argparse.Namespace) -> Settings:
         raise InputError(f"hook settings: {error}") from None
 
 
-def answer(request: dict[str, Any], settings: Settings, now: datetime) -> dict[str, Any]:
-    """The hook's answer through its pure core; a request it would refuse (400) is an error."""
+def answer(args: argparse.Namespace, request: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The hook's answer through its pure core; a request it would refuse (400) is an error
+    naming the files it was built from."""
+    settings = hook_settings(args)
     try:
         return core.sync(copy.deepcopy(request), settings, now)
     except ValueError as error:
-        raise InputError(f"the hook refuses this request (HTTP 400): {error}") from None
+        files = ", ".join(dict.fromkeys([args.file, *args.nimcache, *args.job, *args.pod]))
+        raise InputError(f"{files}: the hook refuses this request (HTTP 400): {error}") from None
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -194,7 +198,7 @@ def render(args: argparse.Namespace) -> int:
     """Print the status and the children the hook answers, as YAML documents."""
     now = parse_now(args.now)
     request = sync_request(args, now)
-    result = answer(request, hook_settings(args), now)
+    result = answer(args, request, now)
     meta = request["parent"]["metadata"]
     header = [f"# NIMBuild {meta['namespace']}/{meta['name']}: the status the hook answers"]
     header.append(f"# at {timestamp(now)}")
@@ -236,7 +240,7 @@ def fixture(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(_json(request))
         return EXIT_OK
-    expected = answer(request, hook_settings(args), now) if args.expected else None
+    expected = answer(args, request, now) if args.expected else None
     folder = Path(args.out)
     try:
         folder.mkdir(parents=True, exist_ok=True)
