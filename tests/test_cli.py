@@ -412,7 +412,7 @@ def test_validate_rejects_a_bad_nimbuild_naming_the_field(
     change(doc)
     path = write(tmp_path / "bad.yaml", doc)
     code, out, err = run(capsys, "validate", "-f", path)
-    assert (code, err) == (1, "")
+    assert (code, err) == (2, "")
     errors = [line for line in out.splitlines()[:-1] if ": note: " not in line]
     assert len(errors) == 1, out
     where, _, rest = errors[0].partition(f": {field}: ")
@@ -434,7 +434,7 @@ def test_validate_points_at_the_line(capsys: pytest.CaptureFixture[str], tmp_pat
         "    pullPolicy: Always\n    pulSecrets: [x]\n  env:\n  modelName: a\n  modelName: b\n"
     )
     code, out, _ = run(capsys, "validate", "-f", path)
-    assert code == 1
+    assert code == 2
     assert f"{path}:12: spec.image.pulSecrets: unknown field" in out
     assert f"{path}:15: spec.modelName: duplicate field" in out  # the API server refuses it too
     assert "spec.env" not in out  # `env:` is null: dropped, as the API server drops it
@@ -451,7 +451,7 @@ def test_validate_runs_the_transition_rule_with_old(
     code, out, _ = run(
         capsys, "validate", "-f", write(tmp_path / "c.yaml", changed), "--old", stored
     )
-    assert code == 1
+    assert code == 2
     assert ": spec: Invalid value: spec is immutable (rule `self == oldSelf`)" in out
     code, out, _ = run(
         capsys, "validate", "-f", write(tmp_path / "r.yaml", relabelled), "--old", stored
@@ -474,7 +474,7 @@ def test_validate_checks_every_nimbuild_of_a_file(
     cache = yaml.safe_load((EXAMPLES / "nimcache.yaml").read_text())
     path = write(tmp_path / "all.yaml", GOOD, cache, as_list([bad]))
     code, out, _ = run(capsys, "validate", "-f", path)
-    assert code == 1
+    assert code == 2
     verdicts = [
         line.partition(": NIMBuild ")[2] for line in out.splitlines() if ": NIMBuild " in line
     ]

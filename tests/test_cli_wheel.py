@@ -98,7 +98,7 @@ def test_validate_from_the_wheel(venv: Path, work: Path) -> None:
     bad = work / "bad.yaml"
     bad.write_text((work / "nimbuild.yaml").read_text().replace("modelName", "modelname"))
     done = _run([venv / "bin" / "nimbuild", "validate", "-f", bad], work, check=False)
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert 'spec.modelname: unknown field "spec.modelname"' in done.stdout
 
 

@@ -67,7 +67,8 @@ POD_KEY = "Pod.v1"
 IGNORED_SETTINGS = ("NIMBUILD_HOOK_AUTH_TOKEN", "NIMBUILD_HOOK_AUTH_TOKEN_FILE")
 UID_NAMESPACE = uuid.UUID("6f0b7c52-3f7e-4e38-9d3a-6e1b0c0d5a11")  # nimbuild CLI placeholders
 
-EXIT_OK, EXIT_INVALID, EXIT_INPUT = 0, 1, 2
+# DESIGN §10: errors exit 2, whether the input is unusable or the NIMBuild is invalid.
+EXIT_OK, EXIT_INVALID, EXIT_INPUT = 0, 2, 2
 
 
 class _Parser(argparse.ArgumentParser):
@@ -256,7 +257,7 @@ def fixture(args: argparse.Namespace) -> int:
 
 
 def validate(args: argparse.Namespace) -> int:
-    """Check each NIMBuild of the file against the CRD; errors → exit code 1."""
+    """Check each NIMBuild of the file against the CRD; errors → exit code 2 (DESIGN §10)."""
     from hooks.cli import checks  # jsonschema and cel-python: loaded only here
 
     documents = pick(args.file, NIMBUILD)
