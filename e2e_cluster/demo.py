@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--until-ready", action="store_true", help="exit once Ready")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for Ready")
+    parser.add_argument(
+        "--bearer-token", action="store_true", help="with metacontroller/components/bearer-token"
+    )
     parser.add_argument("--workdir", type=Path, help="default: a new temporary directory")
     args = parser.parse_args(argv)
     procs.install_handlers()
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make demo: {error}", file=sys.stderr)
         return 2
     root = args.workdir or Path(tempfile.mkdtemp(prefix="nimbuild-demo-"))
-    cluster = Cluster(root, say=say)
+    cluster = Cluster(root, bearer_token=args.bearer_token, say=say)
     started = time.monotonic()
     ok = False
     try:
