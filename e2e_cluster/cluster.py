@@ -102,10 +102,15 @@ class Cluster:
         self.say(f"node {NODE} ready ({time.monotonic() - started:.0f}s)")
 
     def down(self) -> None:
+        """Node agent, Metacontroller (so nothing calls the hook any more), hook, the rest."""
         if self.agent is not None:
             self.agent.stop()
+        if self.plane is not None:
+            self.plane.stop_metacontroller()
         if self.hook is not None:
+            timer = time.monotonic()
             self.hook.stop()
+            self.say(f"hook stopped in {time.monotonic() - timer:.1f}s")
         if self.plane is not None:
             self.plane.stop()
 

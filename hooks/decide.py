@@ -414,6 +414,12 @@ def start_build(request: SyncRequest, spec: NIMBuildSpec, settings: Settings) ->
     except ResourceProblem as problem:
         return failed_outcome(v.COND_RECONCILE_FAILED, v.R_INVALID_RESOURCES, str(problem))
     facts = [profile_found_fact(wanted, profile.name), job_created_fact(job["metadata"]["name"])]
+    pending = request.status.condition(v.COND_POD_PENDING)
+    if pending is not None and pending.status == "True":
+        # The Job went away mid-build (deleted by a user): the build is not over, so the pending
+        # condition stays True rather than flapping False and True again around the new Job.
+        again = f"The Job {job['metadata']['name']} was gone before the build ended; created again"
+        facts.append(Fact(v.COND_POD_PENDING, True, v.R_POD_PENDING, again))
     return Outcome(v.STARTED, facts, input_profile=profile, children=[job])
 
 
