@@ -1,5 +1,8 @@
-# Two commands: `make run` serves the hook, `make test` runs the whole suite.
-# Both set up their own virtual environment from pyproject.toml; nothing is installed by hand.
+# `make run` serves the hook, `make test` runs the whole suite, `make e2e` runs the project on a
+# real control plane on 127.0.0.1 (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+# Metacontroller; binaries from $(E2E_BIN_DIR), default ../shared/e2e-bin), `make demo` brings
+# that up for a person. All set up their own virtual environment from pyproject.toml; nothing is
+# installed by hand.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -7,7 +10,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8080
 HOST   ?= 127.0.0.1
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench clean e2e demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +27,12 @@ run: $(VENV)/.installed
 	PORT=$(PORT) HOST=$(HOST) $(BIN)/gunicorn -c python:hooks.gunicorn_conf hooks.sync:app
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check hooks engine_builder tests benchmarks scripts
-	$(BIN)/ruff format --check hooks engine_builder tests benchmarks
+	$(BIN)/ruff check hooks engine_builder tests benchmarks scripts e2e_cluster
+	$(BIN)/ruff format --check hooks engine_builder tests benchmarks e2e_cluster
 	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.installed
-	$(BIN)/mypy hooks engine_builder
+	$(BIN)/mypy hooks engine_builder e2e_cluster
 
 # The venv's bin comes first on PATH, so a Job's command (`python3 -m engine_builder`) run as
 # written by a test finds the project's interpreter.
@@ -37,6 +40,18 @@ unit: $(VENV)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
 
 test: lint typecheck unit
+
+# The real-control-plane suite (e2e_cluster/, not collected by `make test`). The binaries are
+# unpacked once into ~/.cache/nimbuild-controller/e2e-bin and checked against SHA256SUMS; a
+# missing one is a one-line message naming E2E_BIN_DIR.
+e2e: $(VENV)/.installed
+	$(BIN)/python -m e2e_cluster.binaries > /dev/null
+	$(BIN)/python -m pytest e2e_cluster -p no:cacheprovider --durations=5
+
+# The same machinery for a person: a NIMBuild to Ready, then KUBECONFIG printed; Ctrl-C stops.
+demo: $(VENV)/.installed
+	@$(BIN)/python -m e2e_cluster.binaries > /dev/null
+	$(BIN)/python -m e2e_cluster.demo
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/run.py

@@ -109,3 +109,20 @@ def locate() -> dict[str, Path]:
                 stamp.write_text(expected or f"size:{xz.stat().st_size}")
         found[name] = target
     return found
+
+
+def main() -> int:
+    """`python -m e2e_cluster.binaries`: unpack/check once; one line and exit 2 if missing."""
+    import sys
+
+    try:
+        for name, path in locate().items():
+            print(f"{name}: {path}")
+    except MissingBinary as error:
+        print(f"e2e: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -33,7 +33,8 @@ def say(line: str) -> None:
 
 def state_line(obj: dict[str, Any]) -> tuple[str, str]:
     status = obj.get("status") or {}
-    ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
+    conditions = status.get("conditions", [])
+    ready: dict[str, Any] = next((c for c in conditions if c.get("type") == "Ready"), {})
     return str(status.get("state", "-")), str(ready.get("reason", "-"))
 
 

@@ -399,14 +399,12 @@ class NodeAgent:
         nim_env, missing = self._container_env(nim, namespace)
         while missing:
             detail = f"secret or key not found for env {', '.join(missing)}"
-            self._write_status(
-                pod,
-                lambda s, detail=detail: s.update(
-                    phase="Pending",
-                    initContainerStatuses=[waiting(nim, "CreateContainerConfigError", detail)],
-                    containerStatuses=[waiting(builder, "PodInitializing", "")],
-                ),
-            )
+            blocked = {
+                "phase": "Pending",
+                "initContainerStatuses": [waiting(nim, "CreateContainerConfigError", detail)],
+                "containerStatuses": [waiting(builder, "PodInitializing", "")],
+            }
+            self._write_status(pod, lambda s, blocked=blocked: s.update(blocked))
             if run.deleted.wait(2):
                 self._finish_deleted(pod, run)
                 return

@@ -211,7 +211,9 @@ class Observer:
         """(state, Ready reason) of every status seen, consecutive repeats folded."""
         seen: list[tuple[str, str]] = []
         for status in self.builds[name].statuses:
-            ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
+            ready: dict[str, Any] = next(
+                (c for c in status.get("conditions", []) if c["type"] == "Ready"), {}
+            )
             entry = (str(status.get("state")), str(ready.get("reason")))
             if not seen or seen[-1] != entry:
                 seen.append(entry)

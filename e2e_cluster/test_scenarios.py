@@ -17,7 +17,7 @@ from e2e_cluster.cluster import Cluster
 from e2e_cluster.scene import GROUP, VERSION, Scene
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from standins import nim_server  # noqa: E402
+from standins import nim_server
 
 PENDING = "NIM_BUILD_ENGINE_BUILD_POD_PENDING"
 
@@ -104,7 +104,8 @@ def test_nimcache_created_late_then_ready(scene: Scene) -> None:
     assert scene.condition("build", "Ready").get("reason") == "NIMCacheNotFound"
     scene.nimcache("late-cache")
     scene.observer.wait(
-        "NIMCacheNotReady", lambda: scene.condition("build", "Ready").get("reason") == "NIMCacheNotReady"
+        "NIMCacheNotReady",
+        lambda: scene.condition("build", "Ready").get("reason") == "NIMCacheNotReady",
     )
     assert scene.jobs() == []
     scene.cache_ready("late-cache")

@@ -1,0 +1,65 @@
+"""`make demo`'s non-interactive part, and the one-line message for a missing binary."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_missing_binaries_are_one_clear_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "e2e_cluster.binaries"],
+        cwd=REPO,
+        env={**os.environ, "E2E_BIN_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.splitlines()
+    assert "E2E_BIN_DIR" in line and str(tmp_path) in line
+
+
+def running_under(directory: Path) -> list[str]:
+    """Command lines of live processes that mention `directory`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(directory) in cmdline:
+            found.append(cmdline)
+    return found
+
+
+def test_demo_until_ready(tmp_path: Path) -> None:
+    workdir = tmp_path / "demo"
+    done = subprocess.run(
+        [sys.executable, "-m", "e2e_cluster.demo", "--until-ready", "--timeout", "120",
+         "--workdir", str(workdir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    changes = [
+        ln for ln in lines if re.match(r"^\[\s*\d+\.\ds\] meta-llama3-8b-instruct-auto: ", ln)
+    ]
+    assert changes, done.stdout
+    assert changes[-1].split()[3:5] == ["Ready", "EngineBuilt"]
+    assert len(changes) == len({ln.split("] ", 1)[1] for ln in changes}), "one line per change"
+    assert f"export KUBECONFIG={workdir / 'admin.kubeconfig'}" in lines
+    assert running_under(workdir) == [], "everything stopped"
