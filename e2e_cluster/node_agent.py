@@ -404,7 +404,11 @@ class NodeAgent:
                 "initContainerStatuses": [waiting(nim, "CreateContainerConfigError", detail)],
                 "containerStatuses": [waiting(builder, "PodInitializing", "")],
             }
-            self._write_status(pod, lambda s, blocked=blocked: s.update(blocked))
+
+            def block(status: dict[str, Any], blocked: dict[str, Any] = blocked) -> None:
+                status.update(blocked)
+
+            self._write_status(pod, block)
             if run.deleted.wait(2):
                 self._finish_deleted(pod, run)
                 return
