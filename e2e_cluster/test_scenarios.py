@@ -45,6 +45,8 @@ def test_happy_path_ready_with_output_profile(scene: Scene, cluster: Cluster) ->
     assert [s for s, _ in scene.observer.states("build")][-1] == "Ready"
     (job,) = scene.jobs()
     assert job["status"]["succeeded"] == 1
+    kinds = [c["type"] for c in job["status"]["conditions"] if c["status"] == "True"]
+    assert kinds == ["SuccessCriteriaMet", "Complete"], "the Job controller's order"
     history = scene.observer.builds["build"]
     assert len(history.jobs_seen) == 1 and len(history.pods_seen) == 1
 
@@ -77,7 +79,8 @@ def test_builder_failure_ends_failed_with_the_builders_message(scene: Scene) -> 
     assert "outputProfile" not in status
     (job,) = scene.jobs()
     assert job["status"]["failed"] == 2, "backoffLimit 1: two pods, both failed"
-    assert any(c["type"] == "Failed" and c["status"] == "True" for c in job["status"]["conditions"])
+    kinds = [c["type"] for c in job["status"]["conditions"] if c["status"] == "True"]
+    assert kinds == ["FailureTarget", "Failed"], "the Job controller's order"
     scene.assert_invariants()
 
 
