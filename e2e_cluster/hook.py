@@ -4,15 +4,15 @@ keeps it, so Metacontroller's URL stays right)."""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from e2e_cluster import procs
+from e2e_cluster import mclog, procs
 from e2e_cluster.controlplane import free_ports
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,19 +65,9 @@ class Hook:
             self.process.stop()
             self.process = None
 
-    def requests(self) -> list[dict[str, object]]:
+    def requests(self) -> list[dict[str, Any]]:
         """The JSON access-log records of every request so far (all runs on this log)."""
-        records = []
-        for line in self.log.read_text(errors="replace").splitlines():
-            if not line.startswith("{"):
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                records.append(record)
-        return records
+        return mclog.records(self.log)
 
     def posts(self, path: str) -> int:
         """How many POSTs to `path` the access log shows."""

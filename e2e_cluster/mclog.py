@@ -1,4 +1,5 @@
-"""Reading Metacontroller's JSON log (--zap-log-level=4 logs one "Sync" line per parent sync)."""
+"""Reading JSON-lines logs: Metacontroller's (--zap-log-level=4 logs one "Sync" line per parent
+sync) and the hook's."""
 
 from __future__ import annotations
 

@@ -93,6 +93,13 @@ class Scene:
         assert isinstance(created, dict)
         return created
 
+    def built(self, name: str = "build", cache: str = "cache", **spec: Any) -> dict[str, Any]:
+        """A Ready NIMCache, then a NIMBuild of it, waited for to Ready; its status."""
+        self.nimcache(cache)
+        self.cache_ready(cache)
+        self.nimbuild(name, cache, **spec)
+        return self.observer.wait_state(name, "Ready", timeout=90)
+
     def get(self, name: str) -> dict[str, Any]:
         return self.cluster.nimbuild(self.namespace, name)
 

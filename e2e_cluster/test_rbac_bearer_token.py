@@ -30,10 +30,7 @@ def token_cluster() -> Iterator[Cluster]:
 def test_bearer_token_variant_reaches_ready_under_the_shipped_roles(token_cluster: Cluster) -> None:
     assert token_cluster.hook is not None and token_cluster.plane is not None
     with Scene.open(token_cluster, "token-rbac") as scene:
-        scene.nimcache("cache")
-        scene.cache_ready("cache")
-        scene.nimbuild("build", "cache")
-        status = scene.observer.wait_state("build", "Ready", timeout=120)
+        status = scene.built()
         assert status["outputProfile"]["name"]
         scene.assert_invariants()
     log = token_cluster.plane.log_paths()["metacontroller"]

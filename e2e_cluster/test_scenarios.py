@@ -35,10 +35,7 @@ def builder_message(scene: Scene) -> str:
 
 
 def test_happy_path_ready_with_output_profile(scene: Scene, cluster: Cluster) -> None:
-    scene.nimcache("cache")
-    scene.cache_ready("cache")
-    scene.nimbuild("build", "cache", modelName="my-llama")
-    status = scene.observer.wait_state("build", "Ready", timeout=90)
+    status = scene.built(modelName="my-llama")
     assert status["outputProfile"]["name"] == nim_server.profile_id("my-llama", "v1")
     assert status["outputProfile"]["config"]["model_name"] == "my-llama"
     assert status["inputProfile"]["config"]["trtllm_buildable"] == "true"
@@ -162,10 +159,7 @@ def test_job_deleted_mid_build_is_recreated_exactly_one_build(scene: Scene) -> N
 
 
 def test_nimbuild_deleted_its_job_and_pods_are_collected(scene: Scene) -> None:
-    scene.nimcache("cache")
-    scene.cache_ready("cache")
-    scene.nimbuild("build", "cache")
-    scene.observer.wait_state("build", "Ready", timeout=90)
+    scene.built()
     assert len(scene.jobs()) == 1 and len(scene.pods()) == 1
     scene.custom.delete_namespaced_custom_object(
         GROUP, VERSION, scene.namespace, "nimbuilds", "build"
@@ -211,10 +205,7 @@ def test_spec_change_refused_by_the_crd(scene: Scene) -> None:
 
 
 def test_no_sync_storm_when_idle(scene: Scene) -> None:
-    scene.nimcache("cache")
-    scene.cache_ready("cache")
-    scene.nimbuild("build", "cache")
-    scene.observer.wait_state("build", "Ready", timeout=90)
+    scene.built()
     time.sleep(3)  # the last status write's own sync
     before = scene.syncs("build")
     time.sleep(15)
