@@ -39,6 +39,10 @@ class Cluster:
         assert self.plane is not None
         return self.plane.kubeconfig("admin")
 
+    @property
+    def kubectl_path(self) -> Path:
+        return install.kubectl_binary()
+
     def kubectl(self, *args: str, stdin: str | None = None) -> str:
         return install.kubectl(self.kubeconfig, *args, stdin=stdin)
 

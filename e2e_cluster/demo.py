@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             say(f"not Ready after {args.timeout:.0f}s")
         say(cluster.kubectl("-n", NAMESPACE, "get", "nimbuilds,jobs,pods").rstrip())
         say(f"\nexport KUBECONFIG={cluster.kubeconfig}")
-        say(f"kubectl -n {NAMESPACE} get nimb   # logs: {root / 'logs'}")
+        say(f"kubectl -n {NAMESPACE} get nimb   # kubectl: {cluster.kubectl_path}")
+        say(f"logs: {root / 'logs'}")
         if args.until_ready:
             return 0 if ok else 1
         say("running until Ctrl-C")

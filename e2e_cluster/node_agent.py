@@ -483,6 +483,7 @@ class NodeAgent:
                 self._finish_deleted(pod, run)
                 return
         code = run.builder.popen.returncode
+        run.builder.stop(timeout=1)  # reaps what is left of its process group
         finished = now_text()
         message = termination.read_text(errors="replace")
         if (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -42,24 +43,39 @@ def running_under(directory: Path) -> list[str]:
     return found
 
 
-def test_demo_until_ready(tmp_path: Path) -> None:
+def test_demo_until_ready_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    """`make demo` as a person uses it: lines until Ready, KUBECONFIG, then Ctrl-C."""
     workdir = tmp_path / "demo"
-    done = subprocess.run(
-        [sys.executable, "-m", "e2e_cluster.demo", "--until-ready", "--timeout", "120",
-         "--workdir", str(workdir)],
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "e2e_cluster.demo", "--timeout", "120", "--workdir", str(workdir)],
         cwd=REPO,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=300,
-        check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    lines = done.stdout.splitlines()
+    )
+    lines: list[str] = []
+    try:
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("running until Ctrl-C") or line.startswith("not Ready"):
+                break
+        assert lines and lines[-1].startswith("running until Ctrl-C"), "\n".join(lines)
+        assert running_under(workdir), "the cluster is still up while the demo waits"
+        demo.send_signal(signal.SIGINT)
+        rest, _ = demo.communicate(timeout=60)
+        lines += rest.splitlines()
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode == 0, "\n".join(lines)
     changes = [
         ln for ln in lines if re.match(r"^\[\s*\d+\.\ds\] meta-llama3-8b-instruct-auto: ", ln)
     ]
-    assert changes, done.stdout
+    assert changes, "\n".join(lines)
     assert changes[-1].split()[3:5] == ["Ready", "EngineBuilt"]
     assert len(changes) == len({ln.split("] ", 1)[1] for ln in changes}), "one line per change"
     assert f"export KUBECONFIG={workdir / 'admin.kubeconfig'}" in lines
+    assert "stopping" in lines
     assert running_under(workdir) == [], "everything stopped"
