@@ -11,6 +11,7 @@ until it is Ready. Then prints the KUBECONFIG and keeps running until Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
@@ -73,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="default: a new temporary directory")
     args = parser.parse_args(argv)
     procs.install_handlers()
+    # Ctrl-C must stop the demo even when it was started with SIGINT ignored (a background job
+    # of a non-interactive shell, as CI and make may start it).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         binaries.locate()
     except binaries.MissingBinary as error:

@@ -69,6 +69,8 @@ def test_demo_until_ready_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
         if demo.poll() is None:
             demo.kill()
             demo.wait()
+        if demo.stdout is not None:
+            demo.stdout.close()
     assert demo.returncode == 0, "\n".join(lines)
     changes = [
         ln for ln in lines if re.match(r"^\[\s*\d+\.\ds\] meta-llama3-8b-instruct-auto: ", ln)
