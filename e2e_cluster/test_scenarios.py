@@ -47,6 +47,18 @@ def test_happy_path_ready_with_output_profile(scene: Scene, cluster: Cluster) ->
     history = scene.observer.builds["build"]
     assert len(history.jobs_seen) == 1 and len(history.pods_seen) == 1
 
+    # The DecoratorController publishes the built profile to the NIMCache (DESIGN §9).
+    def published() -> list[str]:
+        cache = scene.custom.get_namespaced_custom_object(
+            GROUP, VERSION, scene.namespace, "nimcaches", "cache"
+        )
+        return [p["name"] for p in cache.get("status", {}).get("profiles", [])]
+
+    deadline = time.monotonic() + 30
+    while status["outputProfile"]["name"] not in published() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert published() == [status["inputProfile"]["name"], status["outputProfile"]["name"]]
+
     # kubectl as a user: the printer columns, and `wait` on the Ready condition.
     table = cluster.kubectl("-n", scene.namespace, "get", "nimbuilds")
     header, row = table.splitlines()
