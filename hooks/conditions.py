@@ -30,8 +30,19 @@ class Fact:
 
 
 def safe_reason(reason: str, fallback: str) -> str:
-    """Reasons copied from pods or Jobs must still match the CRD pattern."""
-    return reason if reason and len(reason) <= 1024 and _REASON.match(reason) else fallback
+    """Reasons copied from pods or Jobs must still match the CRD pattern (the whole string:
+    the API server's RE2 `$` does not allow a trailing newline, Python's `match` would)."""
+    return reason if reason and len(reason) <= 1024 and _REASON.fullmatch(reason) else fallback
+
+
+def copied_reason(reason: str, fallback: str, message: str) -> tuple[str, str]:
+    """(reason, message) for a reason copied from a pod or Job: one the CRD pattern refuses
+    becomes `fallback`, and the message keeps the original."""
+    safe = safe_reason(reason, fallback)
+    if safe == reason or not reason:
+        return safe, message
+    original = f"reason {reason[:256]!r}"
+    return safe, f"{original}: {message}" if message else original
 
 
 def clip(message: str) -> str:

@@ -35,6 +35,9 @@ def customize(body: object) -> dict[str, Any]:
         raise RequestError("request body must be a JSON object")
     parent = parse_parent(body)
     meta = parent.metadata
+    if not meta.namespace:
+        # A v2 rule with namespace "" lists every namespace (as /nimcache/customize refuses).
+        raise RequestError("parent.metadata.namespace must be a non-empty string")
     spec = parent.spec if isinstance(parent.spec, Mapping) else {}
     ref = spec.get("nimCache")
     cache_name = ref.get("name") if isinstance(ref, Mapping) else None

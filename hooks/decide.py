@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from hooks import vocabulary as v
-from hooks.conditions import Fact, render_conditions, safe_reason
+from hooks.conditions import Fact, copied_reason, render_conditions, safe_reason
 from hooks.model import (
     ContainerStatus,
     Job,
@@ -35,6 +35,7 @@ from hooks.model import (
 )
 from hooks.render import BuildPlan, ResourceProblem, hand_back, job_name, render_job
 from hooks.settings import Settings
+from hooks.timestamps import time_key
 from hooks.unbuildable import why_nothing_to_build
 
 RESULT_LIMIT = 4096
@@ -85,13 +86,15 @@ def build_job(request: SyncRequest) -> Job | None:
     for job in request.jobs:
         if job.metadata.name == expected:
             return job
-    return max(request.jobs, key=lambda j: (j.metadata.creation_timestamp, j.metadata.name))
+    return max(
+        request.jobs, key=lambda j: (time_key(j.metadata.creation_timestamp), j.metadata.name)
+    )
 
 
 def newest(pods: list[Pod]) -> Pod | None:
     if not pods:
         return None
-    return max(pods, key=lambda p: (p.metadata.creation_timestamp, p.metadata.name))
+    return max(pods, key=lambda p: (time_key(p.metadata.creation_timestamp), p.metadata.name))
 
 
 def read_result(message: str) -> dict[str, Any] | None:
@@ -181,7 +184,7 @@ def waiting_reason(pod: Pod) -> tuple[str, str]:
     """The pod's own reason for not running: unschedulable, image pull, creating…"""
     for cond in pod.status.conditions:
         if cond.type == "PodScheduled" and cond.status == "False":
-            return safe_reason(cond.reason, v.R_POD_PENDING), cond.message
+            return copied_reason(cond.reason, v.R_POD_PENDING, cond.message)
     statuses: tuple[ContainerStatus, ...] = (
         *pod.status.init_container_statuses,
         *pod.status.container_statuses,
@@ -193,7 +196,7 @@ def waiting_reason(pod: Pod) -> tuple[str, str]:
             if waiting.message:
                 detail += f": {waiting.message}"
             return safe_reason(waiting.reason, v.R_POD_PENDING), detail
-    return safe_reason(pod.status.reason, v.R_POD_PENDING), pod.status.message
+    return copied_reason(pod.status.reason, v.R_POD_PENDING, pod.status.message)
 
 
 # --- rows -------------------------------------------------------------------------------------
@@ -290,7 +293,7 @@ def follow_job(request: SyncRequest, spec: NIMBuildSpec, job: Job) -> Outcome:
             builder_error(pod) if pod is not None else "",
             nim_death(pod) if pod is not None else "",
         )
-        reason = safe_reason(failed.reason, v.R_JOB_FAILED)
+        reason, why = copied_reason(failed.reason, v.R_JOB_FAILED, why)
         completed = Fact(v.COND_POD_COMPLETED, False, reason, why)
         return Outcome(
             v.FAILED,

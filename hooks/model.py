@@ -70,7 +70,7 @@ def _quantity(value: str | int | float) -> str:
     if isinstance(value, bool):
         raise ValueError("must be a quantity such as '1' or '16Gi'")
     text = str(value)
-    if not _QUANTITY.match(text):
+    if not _QUANTITY.fullmatch(text):
         raise ValueError(f"{text!r} is not a Kubernetes quantity")
     return text
 
@@ -84,7 +84,7 @@ _SUFFIX: dict[str, Decimal | int] = {
 
 def quantity_value(text: str) -> Decimal:
     """The amount a (pattern-checked) Kubernetes quantity stands for, to compare two."""
-    match = re.match(r"^([+-]?[0-9.]+)(.*)$", text)
+    match = re.fullmatch(r"([+-]?[0-9.]+)(.*)", text)
     assert match is not None
     number, suffix = Decimal(match.group(1)), match.group(2)
     if suffix[:1] in ("e", "E"):
@@ -94,16 +94,16 @@ def quantity_value(text: str) -> Decimal:
 
 def _check_qualified_name(key: str) -> None:
     prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
         raise ValueError(f"key {key!r} has an invalid prefix")
-    if len(name) > 63 or not _LABEL_NAME.match(name):
+    if len(name) > 63 or not _LABEL_NAME.fullmatch(name):
         raise ValueError(f"key {key!r} is not a valid label or annotation key")
 
 
 def _labels(value: dict[str, str]) -> dict[str, str]:
     for key, text in value.items():
         _check_qualified_name(key)
-        if text and (len(text) > 63 or not _LABEL_NAME.match(text)):
+        if text and (len(text) > 63 or not _LABEL_NAME.fullmatch(text)):
             raise ValueError(f"label value {text!r} (key {key!r}) is not a valid label value")
     return value
 

@@ -37,12 +37,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import Field, StrictBool, StrictStr, ValidationError
 
 from hooks import vocabulary as v
 from hooks.model import RequestError, _StrictWire, _Wire, object_map, section
+from hooks.timestamps import time_key
 
 NIMBUILDS_RULE_API = "apps.nvidia.com/v1alpha1"
 NIMBUILDS_RESOURCE = "nimbuilds"
@@ -69,6 +71,10 @@ def _request(body: object) -> tuple[Mapping[str, Any], Mapping[str, Any], _Targe
     meta = raw.get("metadata")
     if not isinstance(meta, Mapping):
         raise RequestError("parent.metadata must be an object")
+    # The other v2 fields, as /sync reads them: a wrong shape is a bad request (400).
+    section(body, "children")
+    if not isinstance(body.get("finalizing", False), bool):
+        raise RequestError("finalizing must be a boolean")
     try:
         return body, raw, _TargetMeta.model_validate(meta)
     except ValidationError:
@@ -121,8 +127,8 @@ class _NIMBuild(_Wire):
     spec: _Spec = Field(default_factory=_Spec)
     status: _Status = Field(default_factory=_Status)
 
-    def sort_key(self) -> tuple[str, str]:
-        return self.metadata.creation_timestamp, self.metadata.name
+    def sort_key(self) -> tuple[tuple[bool, datetime, str], str]:
+        return time_key(self.metadata.creation_timestamp), self.metadata.name
 
     def entry(self) -> dict[str, Any]:
         """The `status.profiles[]` entry upstream's NIMBuild appends: `{name, model, release,
@@ -146,11 +152,18 @@ class _NIMBuild(_Wire):
 def _nimbuilds(body: Mapping[str, Any]) -> list[_NIMBuild]:
     """The related NIMBuilds that parse; one with a wrongly shaped field we read is left out."""
     found = []
-    for raw in object_map(section(body, "related"), v.NIMBUILD_KEY, "related"):
+    related = section(body, "related")
+    objects = object_map(related, v.NIMBUILD_KEY, "related")
+    # object_map lists the map's objects in the order of their keys (`namespace/name`).
+    for key, raw in zip(sorted(related.get(v.NIMBUILD_KEY) or {}), objects, strict=True):
         try:
-            found.append(_NIMBuild.model_validate(raw))
+            build = _NIMBuild.model_validate(raw)
         except ValidationError:
             continue
+        if not build.metadata.namespace:  # the v2 key names it, as /sync reads it too
+            meta = build.metadata.model_copy(update={"namespace": key.rpartition("/")[0]})
+            build = build.model_copy(update={"metadata": meta})
+        found.append(build)
     return found
 
 

@@ -110,10 +110,8 @@ def _decode(limit: int, timeout: float) -> object | Response:
     data = _read_body(limit, timeout)
     if isinstance(data, Response):
         return data
-    media = request.mimetype
-    if media and media != "application/json" and not media.endswith("+json"):
-        # A bad request like any other body that is not JSON (DESIGN §3: 400).
-        return _error(400, f"content type {media!r} is not JSON; send application/json")
+    # DESIGN §3 judges a request by its body: the Content-Type is not checked (Metacontroller
+    # sends application/json; a JSON body under any other type is served the same way).
     try:
         # orjson rejects invalid UTF-8, unpaired surrogates, NaN/Infinity and deep nesting.
         decoded: object = orjson.loads(data)
@@ -131,6 +129,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     metrics = Metrics()
 
     app = Flask(__name__)
+    # No automatic OPTIONS answer (an empty 200 text/html): every method a route does not
+    # name gets the JSON 405 (DESIGN §3). Read when each route below is registered.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config.update(TESTING=bool(config.get("TESTING", False)))
     app.extensions["nimbuild"] = {"settings": settings, "metrics": metrics}
 

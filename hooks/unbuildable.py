@@ -44,7 +44,7 @@ def backend(profile: NIMProfile) -> str:
     engine = (tags.get("llm_engine") or tags.get("backend") or "").strip().lower()
     if engine:
         return engine
-    match = V2_NAME.match(profile.name)
+    match = V2_NAME.fullmatch(profile.name)
     return match.group("backend") if match else ""
 
 

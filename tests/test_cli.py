@@ -125,6 +125,8 @@ def test_render_of_each_example_is_what_the_hook_answers(
         *AS_TESTS,
     )
     assert (code, err) == (0, "")
+    # The core shares some objects between the containers: printed in full, never `&id001`.
+    assert "&id" not in out and "*id" not in out
     status, children = rendered(out)
 
     response = client.post("/sync", json=request(parent, caches=[cache]))
@@ -388,6 +390,21 @@ _DELETE = object()
             id="quantity",
         ),
         pytest.param(
+            _set("spec.resources", {"limits": {"cpu": "1\n"}}),
+            "spec.resources.limits.cpu",
+            "must be a quantity",
+            id="quantity-trailing-newline",
+        ),
+        pytest.param(
+            _set("metadata.labels.team", "ml\n"),
+            "metadata.labels.team",
+            "a label value",
+            id="label-value-trailing-newline",
+        ),
+        pytest.param(
+            _set("metadata.name", "lora\n"), "metadata.name", "RFC 1123", id="name-newline"
+        ),
+        pytest.param(
             _set("spec.build", {"backend": "vllm"}), "spec.build.backend", "Unsupported value"
         ),
         pytest.param(
@@ -513,6 +530,7 @@ def _files(tmp_path: Path) -> dict[str, Path]:
         "latin1": "apiVersion: v1\nkind: Pod\nmetadata: {name: caf\xe9}\n",
         "recursive": "apiVersion: v1\nkind: Pod\nspec: &a\n  x: *a\n",
         "badpod": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels: 5\n",
+        "emptylist": "apiVersion: v1\nkind: List\nitems: []\n",
     }
     out = {}
     for name, text in files.items():
@@ -552,6 +570,8 @@ NC = str(EXAMPLES / "nimcache.yaml")
         pytest.param(["render", "-f", NB, "--pod", NC], "nimcache.yaml:11: holds no Pod"),
         pytest.param(["render", "-f", NB, "--job", NB], "lora.yaml:4: holds no Job"),
         pytest.param(["render", "-f", "{two}"], "two.yaml:31: holds 2 NIMBuilds", id="two"),
+        pytest.param(["render", "-f", "{emptylist}"], "emptylist.yaml: holds no NIMBuild"),
+        pytest.param(["fixture", "-f", "{emptylist}"], "emptylist.yaml: holds no NIMBuild"),
         pytest.param(["render", "-f", "{v1beta1}"], "v1beta1.yaml:4: NIMBuild has apiVersion"),
         pytest.param(["render", "-f", "{noname}"], "noname.yaml:3: NIMBuild has no metadata.name"),
         pytest.param(["render", "-f", NB, "--nimcache", NC, "--nimcache", NC], "given twice"),

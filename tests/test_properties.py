@@ -244,6 +244,8 @@ BREAKAGES: list[tuple[str, Any]] = [
     ("nimCache", "cache"),
     ("labels", {"bad key!": "x"}),
     ("labels", {"ok": "bad value!"}),
+    ("labels", {"ok": "ml\n"}),  # Python's `$` allows a final newline; the API server's does not
+    ("resources", {"limits": {"cpu": "1\n"}}),
     ("resources", {"limits": {"cpu": "lots"}}),
     ("resources", {"requests": {"nvidia.com/gpu": True}}),
     ("env", [{"value": "no name"}]),
@@ -331,7 +333,9 @@ def container_statuses(draw: st.DrawFn, name: str) -> dict[str, Any]:
     if kind == "waiting":
         state["waiting"] = {
             "reason": draw(
-                st.sampled_from(["ContainerCreating", "ImagePullBackOff", "bad reason"])
+                st.sampled_from(
+                    ["ContainerCreating", "ImagePullBackOff", "bad reason", "ErrImagePull\n"]
+                )
             ),
             "message": draw(text),
         }
@@ -366,7 +370,9 @@ def pods(draw: st.DrawFn, parent_uid: str, job_uids: list[str], namespace: str) 
             {
                 "type": "PodScheduled",
                 "status": draw(st.sampled_from(["True", "False"])),
-                "reason": draw(st.sampled_from(["Unschedulable", "", "weird reason"])),
+                "reason": draw(
+                    st.sampled_from(["Unschedulable", "", "weird reason", "Unschedulable\n"])
+                ),
                 "message": draw(text),
             }
         ]
@@ -399,6 +405,7 @@ JOB_CONDITIONS = [
     {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded"},
     {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "limit"},
     {"type": "Failed", "status": "True", "reason": "DeadlineExceeded"},
+    {"type": "Failed", "status": "True", "reason": "DeadlineExceeded\n"},  # RE2 `$`: not a reason
     {"type": "Suspended", "status": "False"},
 ]
 
@@ -634,10 +641,10 @@ def check_answer(world: dict[str, Any], result: dict[str, Any]) -> None:
     types = [c["type"] for c in conditions]
     assert len(types) == len(set(types))
     for cond in conditions:
-        assert REASON.match(cond["reason"]), cond["reason"]
+        assert REASON.fullmatch(cond["reason"]), cond["reason"]
         assert cond["status"] in ("True", "False", "Unknown")
         assert len(cond["message"]) <= 32768
-        assert TIME.match(cond["lastTransitionTime"])
+        assert TIME.fullmatch(cond["lastTransitionTime"])
     before = world["parent"].get("status")
     kept = isinstance(before, dict) and before.get("state") == status.get("state")
     if not (kept and status.get("state") in ("Ready", "Failed")):  # not a terminal one kept

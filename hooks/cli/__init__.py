@@ -52,7 +52,17 @@ import yaml
 
 from hooks import core
 from hooks.cli import documents
-from hooks.cli.documents import JOB, NIMBUILD, NIMCACHE, POD, Document, InputError, Kind, pick
+from hooks.cli.documents import (
+    JOB,
+    NIMBUILD,
+    NIMCACHE,
+    POD,
+    Document,
+    InputError,
+    Kind,
+    load,
+    pick,
+)
 from hooks.settings import Settings
 
 CONTROLLER = {
@@ -134,7 +144,9 @@ def _picked(paths: Sequence[str], kind: Kind) -> list[Document]:
 
 def _one_nimbuild(path: str) -> Document:
     found = pick(path, NIMBUILD)
-    if len(found) != 1:
+    if not found:  # an empty List: pick() accepts it as "there are none"
+        raise InputError(f"{load(path).name}: holds no NIMBuild (an empty List); give one")
+    if len(found) > 1:
         names = ", ".join(d.name for d in found)
         raise InputError(f"{found[1].where()}: holds {len(found)} NIMBuilds ({names}); give one")
     return found[0]
@@ -191,8 +203,16 @@ def answer(args: argparse.Namespace, request: dict[str, Any], now: datetime) -> 
 # --- commands ---------------------------------------------------------------------------------
 
 
+class _Dumper(yaml.SafeDumper):
+    """No anchors or aliases (`&id001` / `*id001`) where the answer shares one object twice:
+    each place is printed in full, as `kubectl get -o yaml` would."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def _yaml(document: dict[str, Any]) -> str:
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
 
 
 def render(args: argparse.Namespace) -> int:
@@ -274,7 +294,8 @@ def validate(args: argparse.Namespace) -> int:
             label = "" if finding.error else "note: "
             print(f"{document.where(finding.path)}: {label}{finding.field}: {finding.message}")
         verdict = f"{len(errors)} error(s)" if errors else "valid"
-        print(f"{document.where()}: NIMBuild {document.name}: {verdict}")
+        name = document.name if document.name.isprintable() else json.dumps(document.name)
+        print(f"{document.where()}: NIMBuild {name}: {verdict}")
     return EXIT_INVALID if failed else EXIT_OK
 
 

@@ -22,6 +22,7 @@ Findings carry the field's path and, through `Document.where`, its line in the f
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
 
 
 def _is_date_time(value: object) -> bool:
-    return not isinstance(value, str) or bool(_RFC3339.match(value))
+    return not isinstance(value, str) or bool(_RFC3339.fullmatch(value))
 
 
 FORMAT_CHECKER.checks("date-time")(_is_date_time)
@@ -172,10 +173,26 @@ def strict(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@cache
+def _re2(pattern: str) -> re.Pattern[str]:
+    r"""`pattern` as the API server reads it: RE2's `$` is the end of the text, where Python's
+    also matches before a final newline (`"1\n"` is no quantity), so an unescaped `$` → `\Z`."""
+    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
+
+
+def _pattern(
+    checker: jsonschema.protocols.Validator, pattern: str, instance: object, _: object
+) -> Iterator[jsonschema.ValidationError]:
+    if isinstance(instance, str) and not _re2(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 def validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
-    """A jsonschema validator for a CRD schema node, checking `date-time` formats."""
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    cls.check_schema(schema)
+    """A jsonschema validator for a CRD schema node, checking `date-time` formats and matching
+    `pattern`s as the API server does."""
+    base = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    base.check_schema(schema)
+    cls = jsonschema.validators.extend(base, {"pattern": _pattern})
     return cls(schema, format_checker=FORMAT_CHECKER)
 
 
@@ -259,7 +276,8 @@ def _show(value: object) -> str:
     if isinstance(value, dict | list):
         return "object" if isinstance(value, dict) else "array"
     if isinstance(value, str):
-        return f'"{value}"' if len(value) <= 80 else f'"{value[:77]}..."'
+        # Quoted and escaped as Go's %q would: one finding stays one line ("1\n").
+        return json.dumps(value if len(value) <= 80 else f"{value[:77]}...", ensure_ascii=False)
     return (
         "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
     )
