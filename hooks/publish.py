@@ -71,10 +71,6 @@ def _request(body: object) -> tuple[Mapping[str, Any], Mapping[str, Any], _Targe
     meta = raw.get("metadata")
     if not isinstance(meta, Mapping):
         raise RequestError("parent.metadata must be an object")
-    # The other v2 fields, as /sync reads them: a wrong shape is a bad request (400).
-    section(body, "children")
-    if not isinstance(body.get("finalizing", False), bool):
-        raise RequestError("finalizing must be a boolean")
     try:
         return body, raw, _TargetMeta.model_validate(meta)
     except ValidationError:
@@ -196,6 +192,10 @@ def plan(body: object) -> Publication:
     """The decision of `sync`, with what the web layer logs."""
     request, raw, cache = _request(body)
     builds = _nimbuilds(request)
+    # The other v2 fields, as /sync reads them: a wrong shape is a bad request (400).
+    section(request, "children")
+    if not isinstance(request.get("finalizing", False), bool):
+        raise RequestError("finalizing must be a boolean")
     ref = f"{cache.namespace}/{cache.name}"
     status = raw.get("status")
     if not isinstance(status, Mapping) or status.get("state") != v.READY:

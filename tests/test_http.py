@@ -142,6 +142,27 @@ def test_a_copied_reason_off_the_crd_pattern_is_replaced_and_kept_in_the_message
     assert replaced and all(repr(bad[:256]) in c["message"] for c in replaced), replaced
 
 
+def test_the_newest_pod_is_newest_by_time_not_by_text(client: FlaskClient) -> None:
+    """The same instant with an offset: as text it sorts before the older pod (DESIGN §4)."""
+    folder = FIXTURES / "several-pods-newest-speaks"
+    body = json.loads((folder / "request.json").read_text(encoding="utf-8"))
+    pod = body["related"]["Pod.v1"]["default/test-nimbuild-engine-build-zzzzz"]
+    assert pod["metadata"]["creationTimestamp"] == "2026-01-01T00:30:00Z"
+    pod["metadata"]["creationTimestamp"] = "2025-12-31T23:30:00-01:00"
+    expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
+    assert client.post("/sync", json=body).get_json() == expected
+
+
+@pytest.mark.parametrize("meta", [{"name": "b", "namespace": ""}, {"name": "b", "namespace": 3}])
+def test_customize_refuses_a_parent_without_a_namespace(
+    client: FlaskClient, meta: dict[str, Any]
+) -> None:
+    """A v2 related rule with namespace "" lists every namespace (as /nimcache/customize)."""
+    parent = nimbuild()
+    parent["metadata"].update(meta)
+    error_of(client.post("/customize", json={"parent": parent}), 400)
+
+
 def test_body_over_the_limit_is_413(app_config: dict[str, Any]) -> None:
     app = create_app({**app_config, "SETTINGS": Settings(max_body_bytes=1024)})
     response = app.test_client().post(

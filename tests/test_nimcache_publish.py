@@ -198,6 +198,37 @@ def test_a_nimbuild_without_metadata_is_known_by_its_key() -> None:
     assert [p["name"] for p in status["profiles"]][-1] == "buildable-profile-built-b"
 
 
+def test_a_nimbuild_without_metadata_namespace_is_placed_by_its_key() -> None:
+    build = ready_nimbuild("b")
+    del build["metadata"]["namespace"]
+    req = decorator_request(nimcache_target())
+    req["related"][NIMBUILD_KEY] = {"default/b": build}
+    status = publish.sync(req)["status"]
+    assert status is not None
+    assert [p["name"] for p in status["profiles"]][-1] == "buildable-profile-built-b"
+    # The key of another namespace still keeps it out.
+    req["related"][NIMBUILD_KEY] = {"other/b": build}
+    assert publish.sync(req) == {"status": None}
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        # 10:00+05:00 is 05:00Z: before 06:00Z, though it sorts after it as a string.
+        ("2026-01-01T10:00:00+05:00", "2026-01-01T06:00:00Z"),
+        # 10:00:00Z is before 10:00:00.5Z, though "Z" sorts after "." as a string.
+        ("2026-01-01T10:00:00Z", "2026-01-01T10:00:00.5Z"),
+    ],
+)
+def test_builds_are_ordered_by_creation_time_not_its_text(first: str, second: str) -> None:
+    builds = [
+        ready_nimbuild("a-late", created=second, output={"name": "p-late"}),
+        ready_nimbuild("z-early", created=first, output={"name": "p-early"}),
+    ]
+    added = publish.plan(decorator_request(nimcache_target(), builds)).added
+    assert added == ("p-early", "p-late")
+
+
 def test_pure_and_does_not_mutate_its_input() -> None:
     req = decorator_request(nimcache_target(), [ready_nimbuild("b")])
     snapshot = copy.deepcopy(req)
@@ -238,6 +269,13 @@ TARGET = (
 def test_bad_requests_get_400(client: FlaskClient, body: bytes, needle: str, path: str) -> None:
     response = client.post(path, data=body, content_type="application/json")
     assert needle in error_of(response, 400)
+
+
+SHAPE_ERRORS += [
+    # As /sync reads them (DESIGN §3): the v2 fields have one shape.
+    pytest.param(b'"children": []', "children", id="children-not-a-map"),
+    pytest.param(b'"finalizing": "yes"', "finalizing", id="finalizing-not-bool"),
+]
 
 
 @pytest.mark.parametrize(("shape", "needle"), SHAPE_ERRORS)
