@@ -192,7 +192,8 @@ def validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
     `pattern`s as the API server does."""
     base = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     base.check_schema(schema)
-    cls = jsonschema.validators.extend(base, {"pattern": _pattern})
+    extend = jsonschema.validators.extend  # untyped in jsonschema's stubs
+    cls: type[jsonschema.protocols.Validator] = extend(base, {"pattern": _pattern})  # type: ignore[no-untyped-call]
     return cls(schema, format_checker=FORMAT_CHECKER)
 
 
