@@ -33,7 +33,8 @@ What it plays:
 Invariants are checked after every sync and recorded in `violations` (tests assert it stays
 empty): at most one build Job per NIMBuild; no Job created once the NIMBuild was Ready; every
 written status fits the CRD status schema, has well-formed conditions and reasons matching the
-pattern; `lastTransitionTime` does not move while a condition's status stays the same; a Ready
+pattern; a condition whose status is the same as in the parent the sync read carries that
+parent's `lastTransitionTime` (stale or not: see `transition_problems`); a Ready
 NIMBuild stays Ready; no state flaps (A→B→A) while converging; a handed-back Job would not be
 changed by an apply (it is a subset of the live Job).
 """
@@ -513,10 +514,7 @@ class FakeCluster:
                 self.violations.append(f"{name}: status rejected by the CRD schema: {problems}")
                 return
         before = live.get("status") or {}
-        # A stale sync that reads a terminal status hands it back unchanged: the restored
-        # status keeps its own (earlier) times, which is not a time moving backwards.
-        restored = stale and any(w.status == new for w in self.writes.get(pkey, []))
-        self._check_transition(name, before, new, stale and not restored, restored)
+        self._check_transition(name, parent.get("status") or {}, before, new)
         live["status"] = new
         self.update(live)
         self.stats.status_writes += 1
@@ -527,43 +525,14 @@ class FakeCluster:
     # --- invariants ---------------------------------------------------------------------------
 
     def _check_transition(
-        self,
-        name: str,
-        before: dict[str, Any],
-        after: dict[str, Any],
-        stale: bool,
-        restored: bool = False,
+        self, name: str, read: dict[str, Any], before: dict[str, Any], after: dict[str, Any]
     ) -> None:
-        conditions = after.get("conditions") or []
-        types = [c.get("type") for c in conditions]
-        if len(types) != len(set(types)):
-            self.violations.append(f"{name}: a condition type appears twice: {types}")
-        ready = _condition(conditions, "Ready")
-        if ready is None:
-            self.violations.append(f"{name}: no Ready condition")
-        elif (ready.get("status") == "True") != (after.get("state") == "Ready"):
-            self.violations.append(f"{name}: Ready condition disagrees with state")
-        for cond in conditions:
-            if not REASON.match(str(cond.get("reason", ""))):
-                self.violations.append(f"{name}: reason {cond.get('reason')!r} off pattern")
-        if before.get("state") == "Ready" and after.get("state") != "Ready":
-            if not self.allow_rebuild_after_ready:
-                self.violations.append(f"{name}: left Ready for {after.get('state')}")
-        for cond in conditions:
-            old = _condition(before.get("conditions") or [], cond["type"])
-            if restored or old is None or old.get("status") != cond.get("status"):
-                continue
-            was, now = old.get("lastTransitionTime"), cond.get("lastTransitionTime")
-            if stale:
-                # Computed from an older status the hook could not know was old: the time
-                # may move forward once (the next fresh sync keeps it), never backwards.
-                if str(now) < str(was):
-                    self.violations.append(f"{name}: {cond['type']} time went back {was}→{now}")
-            elif was != now:
-                self.violations.append(
-                    f"{name}: {cond['type']} stayed {cond['status']} but lastTransitionTime "
-                    f"moved {was} → {now}"
-                )
+        """`read`: the status of the parent the sync was given (stale or not); `before`: the
+        live status the write replaces; `after`: the status written."""
+        self.violations.extend(
+            transition_problems(name, read, after)
+            + leaving_ready(name, before, after, self.allow_rebuild_after_ready)
+        )
 
     def _check(self, pkey: tuple[str, str]) -> None:
         jobs = self._children(self.get("NIMBuild", pkey[1], pkey[0]) or {"metadata": {"uid": ""}})
@@ -861,6 +830,51 @@ class FakeCluster:
             if not out or out[-1] != state:
                 out.append(state)
         return out
+
+
+def transition_problems(name: str, read: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """What is wrong with the conditions of a status a sync computed from a parent whose status
+    was `read`. Each type at most once, a `Ready` condition agreeing with the state, reasons on
+    the CRD pattern, and DESIGN §4: a condition whose status is the same as in the parent read
+    carries that parent's `lastTransitionTime`, copied.
+
+    The time is checked against what the sync *read*, not against the live status it replaces:
+    Metacontroller writes whatever a sync computed over the live status (reference
+    `metacontroller.md` §2.4), so after a stale read the time can legitimately move either way
+    relative to the live one: forward when the parent read lacked the condition (the sync's
+    clock), back when a later sync reads an older version that had the earlier, true time."""
+    problems = []
+    conditions = after.get("conditions") or []
+    types = [c.get("type") for c in conditions]
+    if len(types) != len(set(types)):
+        problems.append(f"{name}: a condition type appears twice: {types}")
+    ready = _condition(conditions, "Ready")
+    if ready is None:
+        problems.append(f"{name}: no Ready condition")
+    elif (ready.get("status") == "True") != (after.get("state") == "Ready"):
+        problems.append(f"{name}: Ready condition disagrees with state")
+    for cond in conditions:
+        if not REASON.match(str(cond.get("reason", ""))):
+            problems.append(f"{name}: reason {cond.get('reason')!r} off pattern")
+        old = _condition(read.get("conditions") or [], cond["type"])
+        if old is None or old.get("status") != cond.get("status"):
+            continue  # a transition: the sync's clock, or the Job's own time for its end
+        was, now = old.get("lastTransitionTime"), cond.get("lastTransitionTime")
+        if was != now:
+            problems.append(
+                f"{name}: {cond['type']} stayed {cond['status']} but lastTransitionTime "
+                f"moved {was} → {now}"
+            )
+    return problems
+
+
+def leaving_ready(
+    name: str, before: dict[str, Any], after: dict[str, Any], allowed: bool
+) -> list[str]:
+    """A Ready NIMBuild stays Ready (unless the test deleted its Job on purpose)."""
+    if before.get("state") == "Ready" and after.get("state") != "Ready" and not allowed:
+        return [f"{name}: left Ready for {after.get('state')}"]
+    return []
 
 
 def _reject_constant(value: str) -> Any:

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from builders import buildable, nimbuild, nimcache
 
-from e2e.fake_cluster import FakeCluster
+from e2e.fake_cluster import FakeCluster, transition_problems
 from e2e.server import FaultProxy, HookServer
 from engine_builder.result import OutputProfile, error_result, success_result
 
@@ -499,6 +499,52 @@ def test_stale_parent_reads_throughout_a_build(cluster: FakeCluster) -> None:
     assert cluster.stats.stale_syncs >= 6
     assert any(w.stale for w in cluster.writes[("default", "build-a")])
     assert cluster.stats.jobs_created == 1
+
+
+def test_two_stale_reads_restore_the_earlier_transition_time(cluster: FakeCluster) -> None:
+    """The interleaving that made the test above fail about one run in ten, scripted: sync 1
+    writes A (time T0); sync 2 reads the parent from before A (no status), sees the Job and
+    writes B with its own clock T1; sync 3 reads A (the cache one write behind B) and copies
+    T0, the time the condition really became True, over B's T1. The time goes back, and that
+    is right: each sync copies what it read (DESIGN §4), Metacontroller writes it over the
+    live status (reference metacontroller.md §2.4), and the fresh read that follows keeps T0."""
+    created = "NIM_BUILD_ENGINE_BUILD_POD_CREATED"
+    create_world(cluster)
+    cluster.rounds(1)  # A: Started, the Job created
+    tick()
+    cluster.force_stale = 1
+    cluster.rounds(1)  # B: from the parent before A
+    cluster.force_stale = 1
+    cluster.rounds(1)  # C: from A, while B is live
+    settle(cluster)
+    writes = cluster.writes[("default", "build-a")]
+    times = [condition(w.status, created)["lastTransitionTime"] for w in writes]
+    assert [w.stale for w in writes[:3]] == [False, True, True]
+    assert times[1] > times[0], "B took its own clock: A was not in what it read"
+    assert times[2] == times[0], "C copied A's time"
+    assert condition(cluster.status("build-a"), created)["lastTransitionTime"] == times[0]
+    assert cluster.stats.jobs_created == 1
+    assert_fixpoint(cluster, "build-a")
+
+
+def test_transition_invariant_is_checked_against_the_parent_read() -> None:
+    """The harness's time invariant can fail: a time not copied from the parent the sync read
+    is reported, whichever way it moved; a copied one, or a flipped condition, is not."""
+
+    def status(ready: str, since: str, state: str = "InProgress") -> dict[str, Any]:
+        return {
+            "state": state,
+            "conditions": [
+                {"type": "Ready", "status": ready, "reason": "R", "lastTransitionTime": since}
+            ],
+        }
+
+    read = status("False", "2026-01-01T00:00:05Z")
+    assert transition_problems("b", read, status("False", "2026-01-01T00:00:05Z")) == []
+    assert transition_problems("b", read, status("True", "2026-01-01T00:00:09Z", "Ready")) == []
+    for moved in ("2026-01-01T00:00:09Z", "2026-01-01T00:00:01Z"):
+        (problem,) = transition_problems("b", read, status("False", moved))
+        assert "stayed False but lastTransitionTime moved" in problem
 
 
 def test_stale_read_after_ready_recreated_job_is_dropped(cluster: FakeCluster) -> None:
