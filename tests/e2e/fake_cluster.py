@@ -6,8 +6,9 @@ What it plays:
 - **API server**: holds objects by kind and `ns/name`; gives every new object a `uid`,
   `resourceVersion` and `creationTimestamp`; fills a Job's `spec.selector`, its template's
   controller labels and a few defaults; validates Jobs with kubernetes-validate (strict) and
-  NIMBuild statuses against the CRD schema (a failure is a 422: nothing is written); deletes
-  a Job's pods with it (Background propagation).
+  NIMBuild statuses against the CRD schema (a failure is a 422: nothing is written). Deleting
+  a Job is Background propagation: the Job goes at once, the garbage collector deletes its
+  pods in the next round (`gc_step`), so a sync in between still sees them.
 - **Metacontroller** (CompositeController, hooks v2, `generateSelector`, child Jobs OnDelete):
   calls `/customize` once per (parent uid, generation) and caches the rules; selects related
   NIMCaches by name and build pods by label, in the parent's namespace, keyed `ns/name`;
@@ -24,11 +25,20 @@ What it plays:
   that write yet (the version before it), as Metacontroller's informer cache can (§2.4, §9);
   the cache then catches up. `force_stale = N` serves the next N syncs that older version
   whatever triggered them, to script one interleaving exactly.
-- **Job controller**: creates the build pod from the Job template (labels, owner reference to
-  the Job), retries failed pods up to `backoffLimit`, sets `SuccessCriteriaMet` then `Complete`,
-  or `FailureTarget` then `Failed` (backoff limit or deadline), one step per round.
+- **Job controller** (checked against Kubernetes 1.36's `pkg/controller/job` and a real run):
+  creates the build pod from the Job template (labels, owner reference to the Job, the
+  `batch.kubernetes.io/job-tracking` finalizer); keeps `status.active/ready/terminating/
+  failed/succeeded` current (finished pods stay counted after they are gone); replaces a failed
+  pod only after its back-off, 10 s doubled per failure since the last success, at most 10 min,
+  counted from the failure on the harness clock (`converge()` stops while it waits: nothing
+  happens then; `backoff_passes()` lets the time go by); retries up to `backoffLimit`; sets
+  `SuccessCriteriaMet` and a second later `Complete`; on failure (backoff limit, deadline) sets
+  `FailureTarget`, deletes the pods still running (the kubelet kills them, they end Failed and
+  are gone once counted) and only then, a second later, `Failed`. One step per round.
 - **kubelet / scheduler**, scripted by the test: unschedulable, scheduled, running, NIM sidecar
-  restarts, builder exit with a termination message (the result JSON of DESIGN §6).
+  restarts, builder exit with a termination message (the result JSON of DESIGN §6). The NIM
+  sidecar (an init container with `restartPolicy: Always`) is reported under
+  `initContainerStatuses`, as the kubelet does; `finishedAt` times come from the harness clock.
 
 Invariants are checked after every sync and recorded in `violations` (tests assert it stays
 empty): at most one build Job per NIMBuild; no Job created once the NIMBuild was Ready; every
@@ -78,6 +88,12 @@ RELATED_KINDS = {
 }
 NIM = "nim-build-ctr"
 BUILDER = "engine-builder"
+# The Job controller's pod failure back-off (kubernetes pkg/controller/job:
+# DefaultJobPodFailureBackOff, MaxJobPodFailureBackOff): 10 s doubled per failure since the
+# last success, at most 10 min.
+POD_FAILURE_BACKOFF = timedelta(seconds=10)
+MAX_POD_FAILURE_BACKOFF = timedelta(minutes=10)
+JOB_TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
 CONTROLLER = {
     "apiVersion": "metacontroller.k8s.io/v1alpha1",
     "kind": "CompositeController",
@@ -189,6 +205,8 @@ class FakeCluster:
         self.stats = Stats()
         self.deadline_hit: set[str] = set()  # Job uids whose activeDeadlineSeconds passed
         self.hold_pods = False  # the Job controller creates no pods (e.g. quota)
+        self.collect: set[str] = set()  # uids of deleted owners whose dependents the GC removes
+        self.finished: dict[str, dict[str, str]] = {}  # Job uid -> {pod uid: final phase}
 
     # --- API server ---------------------------------------------------------------------------
 
@@ -251,13 +269,25 @@ class FakeCluster:
             obj = self.objects.pop(key, None)
             if obj is None:
                 return
-            if kind == "Job":  # Background propagation: the Job's pods go with it
-                uid = obj["metadata"]["uid"]
-                for pod in self.list("Pod", key[1]):
-                    owners = pod["metadata"].get("ownerReferences", [])
-                    if any(ref.get("uid") == uid for ref in owners):
-                        self.delete("Pod", pod["metadata"]["name"], key[1])
+            if kind == "Job":
+                # Background propagation: the Job goes now; the garbage collector deletes its
+                # pods afterwards (gc_step), so a sync can still see them in between.
+                self.collect.add(obj["metadata"]["uid"])
             self._event(obj)
+
+    def gc_step(self) -> bool:
+        """The garbage collector: delete the dependents of owners that are gone."""
+        with self.lock:
+            doomed = [
+                pod
+                for pod in self.list("Pod")
+                if any(
+                    r.get("uid") in self.collect for r in pod["metadata"].get("ownerReferences", [])
+                )
+            ]
+            for pod in doomed:
+                self.delete("Pod", pod["metadata"]["name"], pod["metadata"]["namespace"])
+            return bool(doomed)
 
     def _event(self, obj: dict[str, Any]) -> None:
         """Enqueue every parent this object concerns (Metacontroller's informer handlers)."""
@@ -551,15 +581,26 @@ class FakeCluster:
 
     # --- Job controller -----------------------------------------------------------------------
 
+    def _stamp(self) -> str:
+        return self._clock.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _tick(self) -> str:
+        """The harness clock moves one second: the real Job controller adds `Complete` (or
+        `Failed`) about a second after `SuccessCriteriaMet` (or `FailureTarget`), once the
+        pods are accounted for, and the hook takes that time for the conditions it ends."""
+        self._clock += timedelta(seconds=1)
+        return self._clock.strftime("%Y-%m-%dT%H:%M:%SZ")
+
     def _job_condition(self, job: dict[str, Any], kind: str, reason: str, message: str) -> None:
+        at = self._tick()
         job.setdefault("status", {}).setdefault("conditions", []).append(
             {
                 "type": kind,
                 "status": "True",
                 "reason": reason,
                 "message": message,
-                "lastProbeTime": self._clock.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "lastTransitionTime": self._clock.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "lastProbeTime": at,
+                "lastTransitionTime": at,
             }
         )
 
@@ -582,19 +623,95 @@ class FakeCluster:
                 acted |= self._job_step(job, conds)
         return acted
 
+    def backoff_left(self, job: dict[str, Any]) -> timedelta:
+        """How long the Job controller still waits before replacing a failed pod: 10 s, doubled
+        for every further failure since the last success, at most 10 min, counted from the
+        last failure's finish (kubernetes pkg/controller/job backoff_utils.go)."""
+        failed = sorted(
+            _finished_at(p) for p in self.pods_of(job) if p["status"].get("phase") == "Failed"
+        )
+        if not failed:
+            return timedelta(0)
+        delay = min(POD_FAILURE_BACKOFF * 2 ** (len(failed) - 1), MAX_POD_FAILURE_BACKOFF)
+        last = datetime.strptime(failed[-1], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        return max(last + delay - self._clock, timedelta(0))
+
+    def backoff_passes(self) -> timedelta:
+        """Time passes until every Job's pod failure back-off is over (nothing happens in the
+        meantime: no event, no sync); how long that was."""
+        with self.lock:
+            waits = [self.backoff_left(job) for job in self.list("Job")]
+            wait = max(waits, default=timedelta(0))
+            self._clock += wait
+            return wait
+
+    def _count(self, job: dict[str, Any], pods: list[dict[str, Any]]) -> bool:
+        """Keep `status.active/ready/terminating/failed/succeeded` current, as the real Job
+        controller does (each change is a Job update, so a sync); True when they changed."""
+        status = job.setdefault("status", {})
+        before = copy.deepcopy(status)
+        # Finished pods are counted once and stay counted after they are deleted, as the real
+        # controller records them (uncountedTerminatedPods) before it drops their finalizer.
+        finished = self.finished.setdefault(job["metadata"]["uid"], {})
+        for pod in pods:
+            if pod["status"].get("phase") in ("Failed", "Succeeded"):
+                finished.setdefault(pod["metadata"]["uid"], pod["status"]["phase"])
+        phases = list(finished.values())
+        terminating = sum(1 for p in pods if "deletionTimestamp" in p["metadata"])
+        counts = {
+            "active": sum(
+                1
+                for p in pods
+                if p["status"].get("phase") in ("Pending", "Running")
+                and "deletionTimestamp" not in p["metadata"]
+            ),
+            "failed": phases.count("Failed"),
+            "succeeded": phases.count("Succeeded"),
+        }
+        for key, value in counts.items():  # omitted when zero, as the API serves them
+            if value:
+                status[key] = value
+            else:
+                status.pop(key, None)
+        status["ready"] = sum(1 for p in pods if _true(p["status"].get("conditions", []), "Ready"))
+        status["terminating"] = terminating
+        status.setdefault("uncountedTerminatedPods", {})
+        return status != before
+
     def _job_step(self, job: dict[str, Any], conds: list[dict[str, Any]]) -> bool:
         pods = self.pods_of(job)
-        active = [p for p in pods if p["status"].get("phase") in ("Pending", "Running")]
+        active = [
+            p
+            for p in pods
+            if p["status"].get("phase") in ("Pending", "Running")
+            and "deletionTimestamp" not in p["metadata"]
+        ]
         failed = [p for p in pods if p["status"].get("phase") == "Failed"]
         succeeded = [p for p in pods if p["status"].get("phase") == "Succeeded"]
         target = _condition(conds, "FailureTarget")
         if target is not None:
-            if active:  # the Job controller terminates what is left before it says Failed
+            if active:
+                # The Job controller deletes the pods still running (DELETE: a deletion
+                # timestamp); the kubelet kills their containers and the pod ends Failed.
                 for pod in active:
-                    self._end_pod(pod, "Failed", reason=target["reason"])
+                    pod["metadata"]["deletionTimestamp"] = self._clock.strftime(
+                        "%Y-%m-%dT%H:%M:%SZ"
+                    )
+                    self._end_pod(pod, "Failed")
+                return True
+            gone = [p for p in pods if "deletionTimestamp" in p["metadata"]]
+            if gone:
+                # Accounted for, the tracking finalizer is removed and the deleted pods are
+                # gone from the API; only then is the Job Failed.
+                self._count(job, pods)
+                for pod in gone:
+                    self.objects.pop(self._key(pod), None)
+                    self._event(pod)
+                self._count(job, self.pods_of(job))
+                self.update(job)
                 return True
             self._job_condition(job, "Failed", target["reason"], target["message"])
-            job["status"]["failed"] = len(failed)
+            self._count(job, pods)
             self.update(job)
             return True
         if _true(conds, "SuccessCriteriaMet"):
@@ -602,6 +719,7 @@ class FakeCluster:
                 job, "Complete", "CompletionsReached", "Reached expected number of succeeded pods"
             )
             job["status"]["completionTime"] = self._clock.strftime("%Y-%m-%dT%H:%M:%SZ")
+            self._count(job, pods)
             self.update(job)
             return True
         if job["metadata"]["uid"] in self.deadline_hit:
@@ -614,7 +732,7 @@ class FakeCluster:
             self.update(job)
             return True
         if succeeded:
-            job["status"]["succeeded"] = len(succeeded)
+            self._count(job, pods)
             self._job_condition(
                 job,
                 "SuccessCriteriaMet",
@@ -624,6 +742,7 @@ class FakeCluster:
             self.update(job)
             return True
         if len(failed) > int(job["spec"].get("backoffLimit", 6)):
+            self._count(job, pods)
             self._job_condition(
                 job,
                 "FailureTarget",
@@ -632,7 +751,10 @@ class FakeCluster:
             )
             self.update(job)
             return True
-        if not active and not self.hold_pods:
+        if self._count(job, pods):
+            self.update(job)
+            return True
+        if not active and not self.hold_pods and self.backoff_left(job) == timedelta(0):
             self._create_pod(job)
             return True
         return False
@@ -659,6 +781,7 @@ class FakeCluster:
                         "blockOwnerDeletion": True,
                     }
                 ],
+                "finalizers": [JOB_TRACKING_FINALIZER],
                 "managedFields": [{"manager": "kube-controller-manager", "operation": "Update"}],
             },
             "spec": spec,
@@ -666,7 +789,7 @@ class FakeCluster:
         }
         self.stats.pods_created += 1
         self.create(pod)
-        job.setdefault("status", {})["active"] = 1
+        self._count(job, self.pods_of(job))
         job["status"].setdefault("startTime", self._clock.strftime("%Y-%m-%dT%H:%M:%SZ"))
         self.update(job)
 
@@ -748,7 +871,7 @@ class FakeCluster:
         for status in pod["status"].get("initContainerStatuses", []):
             if status["name"] == NIM:
                 status["restartCount"] += 1
-                status["lastState"] = _terminated(exit_code, "Error", message)
+                status["lastState"] = _terminated(exit_code, "Error", message, self._now())
                 status["state"] = {"running": {"startedAt": self._now()}}
         self.update(pod)
 
@@ -760,18 +883,18 @@ class FakeCluster:
         for status in pod["status"].get("containerStatuses", []):
             if status["name"] == BUILDER:
                 reason = "Completed" if exit_code == 0 else "Error"
-                status["state"] = _terminated(exit_code, reason, message)
+                status["state"] = _terminated(exit_code, reason, message, self._stamp())
                 status["ready"] = False
         self._end_pod(pod, phase)
 
     def _end_pod(self, pod: dict[str, Any], phase: str, reason: str = "") -> None:
         for status in pod["status"].get("initContainerStatuses", []):
             if "terminated" not in status.get("state", {}):
-                status["state"] = _terminated(143, "Error", "")
+                status["state"] = _terminated(143, "Error", "", self._stamp())
                 status["ready"] = False
         for status in pod["status"].get("containerStatuses", []):
             if "terminated" not in status.get("state", {}):
-                status["state"] = _terminated(137, "Error", "")
+                status["state"] = _terminated(137, "Error", "", self._stamp())
         pod["status"]["phase"] = phase
         if reason:
             pod["status"]["reason"] = reason
@@ -785,7 +908,7 @@ class FakeCluster:
         start = {k: len(w) for k, w in self.writes.items()}
         for rounds in range(1, bound + 1):
             self.stats.rounds += 1
-            acted = self.job_controller_step()
+            acted = self.job_controller_step() | self.gc_step()
             with self.lock:
                 work, self.queue = dict(self.queue), {}
             if not work and not acted:
@@ -810,6 +933,7 @@ class FakeCluster:
         """Run exactly `count` rounds (for a hook that is down: every sync fails)."""
         for _ in range(count):
             self.job_controller_step()
+            self.gc_step()
             with self.lock:
                 work, self.queue = dict(self.queue), {}
             for pkey, trigger in sorted(work.items()):
@@ -877,6 +1001,15 @@ def leaving_ready(
     return []
 
 
+def _finished_at(pod: dict[str, Any]) -> str:
+    """When a pod ended: its containers' latest `finishedAt`, as the Job controller reads it."""
+    statuses = pod["status"].get("containerStatuses", []) + pod["status"].get(
+        "initContainerStatuses", []
+    )
+    times = [s["state"]["terminated"]["finishedAt"] for s in statuses if "terminated" in s["state"]]
+    return max(times, default="")
+
+
 def _reject_constant(value: str) -> Any:
     raise ValueError(f"{value} is not JSON")
 
@@ -904,12 +1037,12 @@ def _container(name: str, state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _terminated(exit_code: int, reason: str, message: str) -> dict[str, Any]:
+def _terminated(exit_code: int, reason: str, message: str, at: str) -> dict[str, Any]:
     term: dict[str, Any] = {
         "exitCode": exit_code,
         "reason": reason,
         "startedAt": "2026-01-01T00:00:00Z",
-        "finishedAt": "2026-01-01T00:00:01Z",
+        "finishedAt": at,
     }
     if message:
         term["message"] = message

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -143,7 +144,13 @@ def test_happy_path_reaches_ready(cluster: FakeCluster) -> None:
     assert cluster.stats.hook_errors == 0
     assert_fixpoint(cluster, "build-a")
     # The finished Job is kept as the record of the build (for kubectl logs, and stale reads).
-    assert cluster.build_job("build-a") is not None
+    job = cluster.build_job("build-a")
+    assert job is not None
+    # As the real Job controller: Complete a second after SuccessCriteriaMet (the build was
+    # InProgress, PodSucceeded, in between), the counts kept current.
+    met, complete = (condition(job["status"], t) for t in ("SuccessCriteriaMet", "Complete"))
+    assert met["lastTransitionTime"] < complete["lastTransitionTime"]
+    assert job["status"]["succeeded"] == 1 and "active" not in job["status"]
 
 
 def test_nimcache_created_late(cluster: FakeCluster) -> None:
@@ -262,6 +269,10 @@ def test_nim_crash_until_the_job_fails(cluster: FakeCluster) -> None:
     create_world(cluster)
     settle(cluster)
     for attempt in range(2):  # backoffLimit 1: the Job tries twice
+        if attempt == 1:  # the Job controller replaces the failed pod after its back-off
+            assert cluster.stats.pods_created == 1
+            assert timedelta(0) < cluster.backoff_passes() <= timedelta(seconds=10)
+            settle(cluster)
         cluster.running("build-a")
         settle(cluster)
         cluster.nim_restarted("build-a", 1, crash)
@@ -275,10 +286,9 @@ def test_nim_crash_until_the_job_fails(cluster: FakeCluster) -> None:
         if attempt == 0:
             status = cluster.status("build-a")
             assert status["state"] == "InProgress"
-            assert condition(status, "NIM_BUILD_ENGINE_BUILD_POD_PENDING")["reason"] in (
-                "PodFailed",
-                "PodPending",
-            )
+            pending = condition(status, "NIM_BUILD_ENGINE_BUILD_POD_PENDING")
+            assert pending["reason"] == "PodFailed"
+            assert "the NIM server exited before it was ready" in pending["message"]
     status = cluster.status("build-a")
     assert status["state"] == "Failed"
     completed = condition(status, "NIM_BUILD_ENGINE_BUILD_POD_COMPLETED")
@@ -316,8 +326,16 @@ def test_failed_pod_is_retried_and_the_retry_succeeds(cluster: FakeCluster) -> N
     settle(cluster)
     cluster.builder_exits("build-a", 1, error_result("manifest not found").decode())
     settle(cluster)
-    assert cluster.status("build-a")["state"] == "InProgress"
+    # Quiet until the Job controller's back-off (10 s after the first failure) is over: the
+    # failed pod speaks for the build meanwhile.
+    status = cluster.status("build-a")
+    assert status["state"] == "InProgress" and cluster.stats.pods_created == 1
+    pending = condition(status, "NIM_BUILD_ENGINE_BUILD_POD_PENDING")
+    assert pending["reason"] == "PodFailed" and "manifest not found" in pending["message"]
+    assert timedelta(0) < cluster.backoff_passes() <= timedelta(seconds=10)
+    settle(cluster)
     assert cluster.stats.pods_created == 2  # the Job controller made a new pod
+    assert cluster.status("build-a")["state"] == "InProgress"
     run_build(cluster, "build-a")
     assert_ready(cluster, "build-a")
     assert cluster.stats.jobs_created == 1
@@ -333,6 +351,13 @@ def test_job_deadline_exceeded(cluster: FakeCluster) -> None:
     cluster.deadline_hit.add(job["metadata"]["uid"])
     cluster.update(job)
     settle(cluster)
+    # As the real Job controller: FailureTarget, the running pod deleted (the kubelet kills
+    # it; it is gone once accounted for), then Failed, a second later.
+    job = cluster.build_job("build-a")
+    assert job is not None and cluster.pods_of(job) == []
+    target, failed = (condition(job["status"], t) for t in ("FailureTarget", "Failed"))
+    assert target["lastTransitionTime"] < failed["lastTransitionTime"]
+    assert job["status"]["failed"] == 1 and job["status"]["terminating"] == 0
     status = cluster.status("build-a")
     assert status["state"] == "Failed"
     completed = condition(status, "NIM_BUILD_ENGINE_BUILD_POD_COMPLETED")
@@ -362,9 +387,13 @@ def test_job_deleted_mid_build_is_recreated_once(cluster: FakeCluster) -> None:
     settle(cluster)
     cluster.running("build-a")
     settle(cluster)
+    old_pod = cluster.build_pod("build-a")
     cluster.delete("Job", "build-a-engine-build")
-    assert cluster.list("Pod") == []  # Background propagation took the pod
+    # Background propagation: the Job is gone at once, its pod only when the garbage
+    # collector gets to it (the next round); a sync in between still sees it.
+    assert [p["metadata"]["name"] for p in cluster.list("Pod")] == [old_pod["metadata"]["name"]]
     settle(cluster)
+    assert cluster.get("Pod", old_pod["metadata"]["name"]) is None
     assert cluster.stats.jobs_created == 2
     assert cluster.status("build-a")["state"] == "InProgress"
     run_build(cluster, "build-a")
