@@ -25,16 +25,19 @@ What it plays:
   that write yet (the version before it), as Metacontroller's informer cache can (§2.4, §9);
   the cache then catches up. `force_stale = N` serves the next N syncs that older version
   whatever triggered them, to script one interleaving exactly.
-- **Job controller** (checked against Kubernetes 1.36's `pkg/controller/job` and a real run):
-  creates the build pod from the Job template (labels, owner reference to the Job, the
-  `batch.kubernetes.io/job-tracking` finalizer); keeps `status.active/ready/terminating/
-  failed/succeeded` current (finished pods stay counted after they are gone); replaces a failed
-  pod only after its back-off, 10 s doubled per failure since the last success, at most 10 min,
-  counted from the failure on the harness clock (`converge()` stops while it waits: nothing
-  happens then; `backoff_passes()` lets the time go by); retries up to `backoffLimit`; sets
-  `SuccessCriteriaMet` and a second later `Complete`; on failure (backoff limit, deadline) sets
-  `FailureTarget`, deletes the pods still running (the kubelet kills them, they end Failed and
-  are gone once counted) and only then, a second later, `Failed`. One step per round.
+- **Job controller** (checked against Kubernetes 1.36's `pkg/controller/job` and against the
+  real kube-controller-manager 1.36.2 on loopback): creates the build pod from the Job template
+  (labels, owner reference to the Job, the `batch.kubernetes.io/job-tracking` finalizer,
+  dropped once the finished pod is counted); keeps `status.active/ready/terminating/failed/
+  succeeded` current (finished pods stay counted after they are gone); replaces a failed pod
+  only after its back-off, 10 s doubled per failure since the last success, at most 10 min,
+  from the failure's `finishedAt` (measured: 10 s, then 20 s), on the harness clock
+  (`converge()` stops while it waits: nothing happens then; `backoff_passes()` lets the time
+  go by); retries up to `backoffLimit`; sets `SuccessCriteriaMet`, then `Complete` (the same
+  second or the next in a real run; here the next); on failure (backoff limit, deadline) sets
+  `FailureTarget`, deletes the pods still running (they run on through their grace period,
+  then the kubelet kills them and they are gone once counted) and only then `Failed`. One step
+  per round.
 - **kubelet / scheduler**, scripted by the test: unschedulable, scheduled, running, NIM sidecar
   restarts, builder exit with a termination message (the result JSON of DESIGN §6). The NIM
   sidecar (an init container with `restartPolicy: Always`) is reported under
@@ -656,6 +659,8 @@ class FakeCluster:
         for pod in pods:
             if pod["status"].get("phase") in ("Failed", "Succeeded"):
                 finished.setdefault(pod["metadata"]["uid"], pod["status"]["phase"])
+                if pod["metadata"].pop("finalizers", None) is not None:
+                    self.update(pod)  # counted: the tracking finalizer is dropped
         phases = list(finished.values())
         terminating = sum(1 for p in pods if "deletionTimestamp" in p["metadata"])
         counts = {
@@ -690,24 +695,26 @@ class FakeCluster:
         succeeded = [p for p in pods if p["status"].get("phase") == "Succeeded"]
         target = _condition(conds, "FailureTarget")
         if target is not None:
+            alive = [p for p in pods if p["status"].get("phase") in ("Pending", "Running")]
             if active:
                 # The Job controller deletes the pods still running (DELETE: a deletion
-                # timestamp); the kubelet kills their containers and the pod ends Failed.
+                # timestamp, the grace period running; they keep running meanwhile).
                 for pod in active:
-                    pod["metadata"]["deletionTimestamp"] = self._clock.strftime(
-                        "%Y-%m-%dT%H:%M:%SZ"
-                    )
+                    pod["metadata"]["deletionTimestamp"] = self._stamp()
+                    self.update(pod)
+                return True
+            if alive:  # the kubelet kills their containers: the pods end Failed
+                for pod in alive:
                     self._end_pod(pod, "Failed")
                 return True
             gone = [p for p in pods if "deletionTimestamp" in p["metadata"]]
             if gone:
-                # Accounted for, the tracking finalizer is removed and the deleted pods are
-                # gone from the API; only then is the Job Failed.
+                # The kubelet's final delete: counted, they are gone from the API; only
+                # then is the Job Failed.
                 self._count(job, pods)
                 for pod in gone:
                     self.objects.pop(self._key(pod), None)
                     self._event(pod)
-                self._count(job, self.pods_of(job))
                 self.update(job)
                 return True
             self._job_condition(job, "Failed", target["reason"], target["message"])
@@ -896,6 +903,9 @@ class FakeCluster:
             if "terminated" not in status.get("state", {}):
                 status["state"] = _terminated(137, "Error", "", self._stamp())
         pod["status"]["phase"] = phase
+        for cond in pod["status"].get("conditions", []):
+            if cond["type"] in ("Ready", "ContainersReady"):  # nothing runs any more
+                cond["status"] = "False"
         if reason:
             pod["status"]["reason"] = reason
         self.update(pod)
