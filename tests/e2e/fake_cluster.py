@@ -588,9 +588,9 @@ class FakeCluster:
         return self._clock.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def _tick(self) -> str:
-        """The harness clock moves one second: the real Job controller adds `Complete` (or
-        `Failed`) about a second after `SuccessCriteriaMet` (or `FailureTarget`), once the
-        pods are accounted for, and the hook takes that time for the conditions it ends."""
+        """The harness clock moves one second, so each Job condition has its own time: the
+        real Job controller adds `Complete` (or `Failed`) after `SuccessCriteriaMet` (or
+        `FailureTarget`), once the pods are accounted for (the same second or the next)."""
         self._clock += timedelta(seconds=1)
         return self._clock.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -628,8 +628,9 @@ class FakeCluster:
 
     def backoff_left(self, job: dict[str, Any]) -> timedelta:
         """How long the Job controller still waits before replacing a failed pod: 10 s, doubled
-        for every further failure since the last success, at most 10 min, counted from the
-        last failure's finish (kubernetes pkg/controller/job backoff_utils.go)."""
+        for every further failure since the last success (a build Job has none before it
+        completes), at most 10 min, counted from the last failure's finish (kubernetes
+        pkg/controller/job backoff_utils.go)."""
         failed = sorted(
             _finished_at(p) for p in self.pods_of(job) if p["status"].get("phase") == "Failed"
         )
@@ -894,7 +895,7 @@ class FakeCluster:
                 status["ready"] = False
         self._end_pod(pod, phase)
 
-    def _end_pod(self, pod: dict[str, Any], phase: str, reason: str = "") -> None:
+    def _end_pod(self, pod: dict[str, Any], phase: str) -> None:
         for status in pod["status"].get("initContainerStatuses", []):
             if "terminated" not in status.get("state", {}):
                 status["state"] = _terminated(143, "Error", "", self._stamp())
@@ -906,8 +907,6 @@ class FakeCluster:
         for cond in pod["status"].get("conditions", []):
             if cond["type"] in ("Ready", "ContainersReady"):  # nothing runs any more
                 cond["status"] = "False"
-        if reason:
-            pod["status"]["reason"] = reason
         self.update(pod)
 
     # --- driving ------------------------------------------------------------------------------
