@@ -9,6 +9,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
 HOST   ?= 127.0.0.1
+# checkov, the manifest scanner tests/test_network_policy.py runs, lives in a venv of its own:
+# its dependencies (botocore: python-dateutil<3) clash with requirements.lock's pins.
+CHECKOV_VENV    ?= .venv-checkov
+CHECKOV_VERSION := 3.3.30
 
 .PHONY: run test lint typecheck unit bench clean e2e demo
 
@@ -21,6 +25,11 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
 	sed -e '/--hash=/d' -e 's/[[:space:]]*\\$$//' requirements.lock > $(VENV)/constraints.txt
 	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e '.[test]'
+	touch $@
+
+$(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $@
 
 run: $(VENV)/.installed
@@ -36,7 +45,8 @@ typecheck: $(VENV)/.installed
 
 # The venv's bin comes first on PATH, so a Job's command (`python3 -m engine_builder`) run as
 # written by a test finds the project's interpreter.
-unit: $(VENV)/.installed
+unit: $(VENV)/.installed $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+	CHECKOV="$(abspath $(CHECKOV_VENV))/bin/checkov" CHECKOV_VERSION=$(CHECKOV_VERSION) \
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
 
 test: lint typecheck unit
@@ -57,4 +67,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
