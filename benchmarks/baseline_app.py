@@ -1,21 +1,21 @@
-"""The baseline for the HTTP benchmark: the same Flask + gunicorn stack that only parses the
-body and answers a constant. The hook's figures are compared against this, measured in the
-same run on the same machine (DESIGN §8)."""
+"""The floor for the HTTP benchmark (issue 11): the same Flask + gunicorn stack, served by the same
+gunicorn command, that decodes the body with Flask's stock `request.get_json()` and answers a
+fixed minimal response with `jsonify`. It does strictly less than the hook; the hook's figures
+are compared against it, measured in the same run on the same machine (DESIGN §8)."""
 
 from __future__ import annotations
 
-import orjson
-from flask import Flask, Response, request
+from flask import Flask, Response, jsonify, request
 
 app = Flask(__name__)
 
 
 @app.post("/sync")
 def sync() -> Response:
-    body = orjson.loads(request.get_data())
-    return Response(orjson.dumps({"parsed": isinstance(body, dict)}), mimetype="application/json")
+    request.get_json()
+    return jsonify(ok=True)
 
 
 @app.get("/readyz")
 def readyz() -> Response:
-    return Response(b"{}", mimetype="application/json")
+    return jsonify(status="ready")

@@ -1,16 +1,19 @@
-"""Benchmarks for the hook's hot path (DESIGN §8), each against a baseline from the same run.
+"""Benchmarks for the hook's hot path (DESIGN §8, issue 11), each against a floor from the same run.
 
-1. Pure sync: `hooks.core.sync` on requests whose NIMCache has 1…160 profiles, for a NIMBuild
-   starting a build and one following a running Job (with pods carrying managedFields, as
-   Metacontroller sends them). Baseline: decoding the same body with orjson. Prints µs per
-   call, the cost per extra profile (linearity) and the ratio to the baseline.
-2. Publish (the NIMCache decorator, DESIGN §9): `hooks.publish.sync` on a Ready NIMCache of 40
-   profiles with 1…160 related NIMBuilds (Ready, with managedFields), everything already
-   listed (the steady state: answer null) and nothing listed yet (every profile appended).
-   Baseline: orjson.loads of the same body. Prints µs per call and the cost per NIMBuild.
-3. HTTP: the hook under gunicorn (`hooks.gunicorn_conf`) against `benchmarks/baseline_app.py`
-   (same stack, only parses the body), both on 127.0.0.1, driven by a few keep-alive clients.
-   Prints requests/s and latency percentiles for both and their ratio.
+1. In-process: `hooks.core.sync` against `orjson.loads` of the same body, at 40 profiles, for a
+   NIMBuild starting a build and one following a running Job (Job and pod with managedFields, as
+   Metacontroller sends them), and the cost per extra profile the decision does not select
+   (40 → 1,000 profiles). Best of several batches: the least disturbed by other work.
+2. HTTP: the hook (`hooks.sync:app`) against the floor (`benchmarks/baseline_app.py`: Flask's
+   stock `request.get_json()` and a fixed `jsonify` answer), both served by the same gunicorn
+   command (`-c python:hooks.gunicorn_conf`, the shipped settings unless --workers/--threads),
+   driven by `benchmarks/loadgen.c` (8 keep-alive connections, closed loop) at 40 and 1,000
+   profiles, in rounds A B A B so that both see the same machine. Prints req/s per round, the
+   ratio hook/floor, p50/p99 and each worker's RSS after the runs.
+3. `--profile`: pyinstrument's top entries for the core and for one whole WSGI request (the web
+   layer: gunicorn's body reader over a socket, Flask, the hook) on both payloads.
+4. `--sweep`: the hook alone under several gunicorn settings (workers x threads), to choose what
+   the Deployment ships (docs/performance.md).
 
 Usage: `make bench` (or `python benchmarks/run.py --quick`). Nothing here asserts a time.
 """
@@ -19,13 +22,17 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import io
 import os
+import shutil
 import socket
-import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,22 +54,21 @@ from builders import (  # noqa: E402
     profile,
     request,
 )
-from make_nimcache_fixtures import (  # noqa: E402
-    built_profile,
-    decorator_request,
-    nimcache_target,
-    ready_nimbuild,
-)
 
-from hooks import publish  # noqa: E402
 from hooks.core import sync  # noqa: E402
 from hooks.settings import Settings  # noqa: E402
 
 SETTINGS = Settings()
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+FLOOR = "benchmarks.baseline_app:app"
+HOOK = "hooks.sync:app"
+
+
+# --- requests ---------------------------------------------------------------------------------
 
 
 def cache_with(n: int) -> dict[str, Any]:
+    """A Ready NIMCache of `n` profiles, one of them buildable (the one a build selects)."""
     tags = {
         "tp": "1",
         "precision": "fp16",
@@ -81,6 +87,7 @@ def starting(n: int) -> dict[str, Any]:
 
 
 def following(n: int) -> dict[str, Any]:
+    """A NIMBuild following its running Job; the Job and pod carry managedFields."""
     first = sync(starting(n), SETTINGS, NOW)
     job = as_observed_job(first["children"][0])
     job["metadata"]["managedFields"] = [
@@ -95,83 +102,49 @@ def following(n: int) -> dict[str, Any]:
     )
 
 
-def per_call(fn: Any, arg: Any, seconds: float) -> float:
-    """Median µs per call over five timed batches sized to fill `seconds`."""
-    for _ in range(50):
+# --- in-process -------------------------------------------------------------------------------
+
+
+def per_call(fn: Callable[[Any], object], arg: Any, seconds: float) -> float:
+    """Best µs per call over 7 batches sized to fill `seconds`: the least disturbed batch."""
+    for _ in range(20):
         fn(arg)
     start, calls = time.perf_counter(), 0
-    while time.perf_counter() - start < seconds / 5:
+    while time.perf_counter() - start < seconds / 7:
         fn(arg)
         calls += 1
-    samples = []
-    for _ in range(5):
+    best = float("inf")
+    for _ in range(7):
         t = time.perf_counter()
         for _ in range(calls):
             fn(arg)
-        samples.append((time.perf_counter() - t) / calls * 1e6)
-    return statistics.median(samples)
+        best = min(best, (time.perf_counter() - t) / calls * 1e6)
+    return best
+
+
+def core_call(body: Any) -> object:
+    return sync(body, SETTINGS, NOW)
 
 
 def bench_pure(seconds: float) -> None:
-    print("== pure sync (µs per call; baseline = orjson.loads of the same body) ==")
-    print(f"{'request':<22}{'profiles':>9}{'body KiB':>10}{'baseline':>10}{'sync':>10}{'ratio':>8}")
+    print("== in-process, µs per call (best batch); floor = orjson.loads of the same body ==")
+    print(f"{'request':<20}{'profiles':>9}{'body KiB':>10}{'loads':>9}{'sync':>9}{'ratio':>7}")
     for shape, make in (("starting a build", starting), ("following a Job", following)):
-        rows = []
-        for n in (1, 10, 40, 160):
+        costs = {}
+        for n in (40, 1000):
             raw = orjson.dumps(make(n))
             body = orjson.loads(raw)
             base = per_call(orjson.loads, raw, seconds)
-            cost = per_call(lambda b: sync(b, SETTINGS, NOW), body, seconds)
-            rows.append((n, cost))
+            costs[n] = per_call(core_call, body, seconds)
             print(
-                f"{shape:<22}{n:>9}{len(raw) / 1024:>10.1f}{base:>10.1f}{cost:>10.1f}"
-                f"{cost / base:>8.1f}"
+                f"{shape:<20}{n:>9}{len(raw) / 1024:>10.1f}{base:>9.1f}{costs[n]:>9.1f}"
+                f"{costs[n] / base:>7.2f}"
             )
-        slope = (rows[-1][1] - rows[0][1]) / (rows[-1][0] - rows[0][0])
-        mid = rows[0][1] + slope * (40 - 1)
-        print(
-            f"  {shape}: {slope:.2f} µs per extra profile; linear fit predicts {mid:.0f} µs "
-            f"at 40 profiles, measured {rows[2][1]:.0f} µs"
-        )
+        slope = (costs[1000] - costs[40]) / (1000 - 40)
+        print(f"  {shape}: {slope:.3f} µs per extra (unselected) profile, 40 → 1,000")
 
 
-def decorated(builds: int, listed: bool) -> dict[str, Any]:
-    """A NIMCache of 40 profiles and `builds` Ready NIMBuilds of it (their profiles listed or
-    not), each NIMBuild carrying managedFields as the API server returns them."""
-    nimbuilds = []
-    for i in range(builds):
-        build = ready_nimbuild(
-            f"build-{i:03d}", created=f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z"
-        )
-        build["metadata"]["managedFields"] = [
-            {"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:spec": {}}},
-            {"manager": "metacontroller", "operation": "Update", "subresource": "status"},
-        ]
-        nimbuilds.append(build)
-    cached = [cache_with(40)["status"]["profiles"][i] for i in range(40)]
-    published = [built_profile(b["metadata"]["name"]) for b in nimbuilds] if listed else []
-    return decorator_request(nimcache_target(profiles=cached + published), nimbuilds)
-
-
-def bench_publish(seconds: float) -> None:
-    print("== publish: NIMCache decorator sync (µs per call; baseline = orjson.loads) ==")
-    print(
-        f"{'request':<22}{'nimbuilds':>9}{'body KiB':>10}{'baseline':>10}{'sync':>10}{'ratio':>8}"
-    )
-    for shape, listed in (("all listed (null)", True), ("none listed", False)):
-        rows = []
-        for n in (1, 10, 40, 160):
-            raw = orjson.dumps(decorated(n, listed))
-            body = orjson.loads(raw)
-            base = per_call(orjson.loads, raw, seconds)
-            cost = per_call(publish.sync, body, seconds)
-            rows.append((n, cost))
-            print(
-                f"{shape:<22}{n:>9}{len(raw) / 1024:>10.1f}{base:>10.1f}{cost:>10.1f}"
-                f"{cost / base:>8.1f}"
-            )
-        slope = (rows[-1][1] - rows[0][1]) / (rows[-1][0] - rows[0][0])
-        print(f"  {shape}: {slope:.2f} µs per extra NIMBuild")
+# --- HTTP -------------------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -181,27 +154,20 @@ def free_port() -> int:
         return port
 
 
-def serve(app: str, port: int) -> subprocess.Popen[bytes]:
+def serve(app: str, port: int, env_extra: dict[str, str]) -> subprocess.Popen[bytes]:
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "PYTHONPATH": str(ROOT)}
+    env.update(env_extra)
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "python:hooks.gunicorn_conf",
-            "--access-logfile",
-            "/dev/null",
-            "--error-logfile",
-            "/dev/null",
-            app,
+            *(sys.executable, "-m", "gunicorn", "-c", "python:hooks.gunicorn_conf"),
+            *("--access-logfile", "/dev/null", "--error-logfile", "/dev/null", app),
         ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
@@ -214,7 +180,70 @@ def serve(app: str, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError(f"{app} did not start on port {port}")
 
 
-def load(port: int, body: bytes, clients: int, seconds: float) -> tuple[float, list[float]]:
+@contextmanager
+def served(app: str, env_extra: dict[str, str]) -> Iterator[tuple[int, int]]:
+    port = free_port()
+    proc = serve(app, port, env_extra)
+    try:
+        yield port, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def worker_rss_mib(master: int) -> list[float]:
+    """VmRSS of each gunicorn worker (the master's children)."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    sizes = []
+    for pid in children:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                sizes.append(int(line.split()[1]) / 1024)
+    return sizes
+
+
+class Loader:
+    """The C load generator, built once; falls back to Python threads without a C compiler."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.binary: Path | None = None
+        cc = shutil.which(os.environ.get("CC", "cc"))
+        if cc:
+            out = workdir / "loadgen"
+            source = ROOT / "benchmarks" / "loadgen.c"
+            subprocess.run([cc, "-O2", "-pthread", "-o", str(out), str(source)], check=True)
+            self.binary = out
+        else:
+            print("(no C compiler: Python client threads generate the load; figures are lower)")
+
+    def run(
+        self, port: int, body: bytes, connections: int, seconds: float
+    ) -> tuple[float, list[float]]:
+        """Requests per second and sorted latencies in ms."""
+        if self.binary is None:
+            return python_load(port, body, connections, seconds)
+        head = (
+            f"POST /sync HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        req = self.workdir / f"request-{port}-{len(body)}"
+        req.write_bytes(head + body)
+        out = subprocess.run(
+            [str(self.binary), "127.0.0.1", str(port), str(seconds), str(connections), str(req)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split("\n")
+        fields = out[0].split()
+        count, elapsed, errors = int(fields[1]), float(fields[3]), int(fields[5])
+        if errors:
+            raise RuntimeError(f"{errors} failed requests on port {port}")
+        latencies = sorted(int(x) / 1000 for x in out[1:] if x)
+        return count / elapsed, latencies
+
+
+def python_load(port: int, body: bytes, clients: int, seconds: float) -> tuple[float, list[float]]:
     latencies: list[float] = []
     lock = threading.Lock()
     stop = time.monotonic() + seconds
@@ -229,7 +258,7 @@ def load(port: int, body: bytes, clients: int, seconds: float) -> tuple[float, l
             response.read()
             if response.status != 200:
                 raise RuntimeError(f"status {response.status}")
-            mine.append(time.perf_counter() - t)
+            mine.append((time.perf_counter() - t) * 1e3)
         with lock:
             latencies.extend(mine)
 
@@ -242,44 +271,176 @@ def load(port: int, body: bytes, clients: int, seconds: float) -> tuple[float, l
     return len(latencies) / (time.monotonic() - start), sorted(latencies)
 
 
-def bench_http(seconds: float, clients: int) -> None:
+def pct(latencies: list[float], q: float) -> float:
+    return latencies[min(len(latencies) - 1, int(len(latencies) * q))]
+
+
+def bench_http(
+    loader: Loader, seconds: float, connections: int, rounds: int, env: dict[str, str]
+) -> None:
+    setting = ", ".join(f"{k}={v}" for k, v in env.items()) or "shipped settings"
     print(
-        f"\n== HTTP, gunicorn gthread on 127.0.0.1, {clients} keep-alive clients, "
-        f"{seconds:.0f} s each =="
+        f"\n== HTTP: gunicorn -c python:hooks.gunicorn_conf ({setting}), 127.0.0.1, "
+        f"{connections} keep-alive connections, rounds A B x {rounds}, {seconds:g} s each =="
     )
-    print(f"{'server':<34}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
+    for n in (40, 1000):
+        body = orjson.dumps(following(n))
+        rates: dict[str, list[float]] = {FLOOR: [], HOOK: []}
+        lats: dict[str, list[float]] = {FLOOR: [], HOOK: []}
+        with served(FLOOR, env) as (floor_port, floor_pid), served(HOOK, env) as (hook_port, pid):
+            ports = {FLOOR: floor_port, HOOK: hook_port}
+            for app in (FLOOR, HOOK):
+                loader.run(ports[app], body, connections, 1.0)  # warm-up
+            for _ in range(rounds):
+                for app in (FLOOR, HOOK):
+                    rate, lat = loader.run(ports[app], body, connections, seconds)
+                    rates[app].append(rate)
+                    lats[app].extend(lat)
+            rss = {FLOOR: worker_rss_mib(floor_pid), HOOK: worker_rss_mib(pid)}
+        print(f"-- {n} profiles, following a running Job, body {len(body) / 1024:.0f} KiB")
+        print(f"{'':<7}{'req/s by round':<28}{'mean':>7}{'p50 ms':>8}{'p99 ms':>8}  RSS/worker MiB")
+        for app, name in ((FLOOR, "floor"), (HOOK, "hook")):
+            each = " ".join(f"{r:>6.0f}" for r in rates[app])
+            lat = sorted(lats[app])
+            mean = sum(rates[app]) / len(rates[app])
+            sizes = " ".join(f"{s:.0f}" for s in rss[app])
+            print(
+                f"{name:<7}{each:<28}{mean:>7.0f}{pct(lat, 0.5):>8.2f}{pct(lat, 0.99):>8.2f}"
+                f"  {sizes}"
+            )
+        pairs = [h / f for h, f in zip(rates[HOOK], rates[FLOOR], strict=True)]
+        print(
+            f"ratio hook/floor {sum(rates[HOOK]) / sum(rates[FLOOR]):.2f}x "
+            f"(by round: {' '.join(f'{p:.2f}' for p in pairs)})"
+        )
+
+
+def bench_sweep(loader: Loader, seconds: float, connections: int) -> None:
+    print(f"\n== gunicorn settings sweep: hook alone, 40 profiles, {connections} connections ==")
     body = orjson.dumps(following(40))
-    results = {}
-    for name, app in (
-        ("baseline (parse only)", "benchmarks.baseline_app:app"),
-        ("hook /sync (40 profiles, Job)", "hooks.sync:app"),
-    ):
-        port = free_port()
-        proc = serve(app, port)
-        try:
-            load(port, body, clients, 1.0)  # warm-up
-            rate, lat = load(port, body, clients, seconds)
-        finally:
-            proc.terminate()
-            proc.wait(10)
-        results[name] = rate
-        p50 = lat[len(lat) // 2] * 1e3
-        p99 = lat[int(len(lat) * 0.99)] * 1e3
-        print(f"{name:<34}{rate:>9.0f}{p50:>9.2f}{p99:>9.2f}")
-    base, hook = results.values()
-    print(
-        f"hook throughput is {hook / base:.0%} of the parse-only baseline "
-        f"(body {len(body) / 1024:.1f} KiB)"
-    )
+    print(f"{'workers':>8}{'threads':>8}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}  RSS/worker MiB")
+    for workers, threads in ((1, 4), (1, 8), (2, 4), (2, 8), (3, 4), (4, 2)):
+        env = {"WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": str(threads)}
+        with tempfile.TemporaryDirectory() as metrics_dir:
+            env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+            with served(HOOK, env) as (port, pid):
+                loader.run(port, body, connections, 1.0)
+                rate, lat = loader.run(port, body, connections, seconds)
+                sizes = " ".join(f"{s:.0f}" for s in worker_rss_mib(pid))
+        print(
+            f"{workers:>8}{threads:>8}{rate:>8.0f}{pct(lat, 0.5):>8.2f}{pct(lat, 0.99):>8.2f}"
+            f"  {sizes}"
+        )
+
+
+# --- profiles ---------------------------------------------------------------------------------
+
+
+def wsgi_call(app: Any, body: bytes) -> Callable[[Any], object]:
+    """One POST /sync through the WSGI app, the body read by gunicorn's own reader (in 64 KiB
+    pieces, as recv() hands it over), so the profile shows the web layer as served."""
+    from gunicorn.http.body import Body, LengthReader
+    from gunicorn.http.unreader import IterUnreader
+
+    pieces = [body[i : i + 65536] for i in range(0, len(body), 65536)]
+    sock, _other = socket.socketpair()
+
+    def call(_: Any) -> object:
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/sync",
+            "SCRIPT_NAME": "",
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8080",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": Body(LengthReader(IterUnreader(pieces), len(body))),
+            "wsgi.errors": io.StringIO(),
+            "wsgi.url_scheme": "http",
+            "wsgi.version": (1, 0),
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "gunicorn.socket": sock,
+        }
+        return b"".join(app(environ, lambda status, headers, exc_info=None: None))
+
+    return call
+
+
+def profile_top(fn: Callable[[Any], object], arg: Any, seconds: float, label: str) -> None:
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0002)
+    stop = time.perf_counter() + seconds
+    calls = 0
+    profiler.start()
+    while time.perf_counter() < stop:
+        fn(arg)
+        calls += 1
+    session = profiler.stop()
+    print(f"\n-- {label}: {calls} calls, {seconds / calls * 1e6:.0f} µs each (profiled)")
+    # Self time by function, the top entries: where the time actually goes.
+    totals: dict[str, float] = {}
+
+    def walk(frame: Any) -> None:
+        if frame is None:
+            return
+        real = [child for child in frame.children if not child.function.startswith("[")]
+        key = f"{frame.function} ({Path(frame.file_path or '?').name}:{frame.line_no})"
+        own = frame.time - sum(child.time for child in real)
+        totals[key] = totals.get(key, 0.0) + own
+        for child in real:
+            walk(child)
+
+    walk(session.root_frame())
+    total = sum(totals.values()) or 1.0
+    for key, spent in sorted(totals.items(), key=lambda kv: -kv[1])[:12]:
+        print(f"  {spent / total:>6.1%}  {key}")
+
+
+def bench_profile(seconds: float) -> None:
+    from benchmarks.baseline_app import app as floor_app
+    from hooks.sync import create_app
+
+    hook_app = create_app({"SETTINGS": SETTINGS, "CLOCK": lambda: NOW})
+    print("== profiles (pyinstrument, self time by function, top entries) ==")
+    for n in (40, 1000):
+        raw = orjson.dumps(following(n))
+        profile_top(core_call, orjson.loads(raw), seconds, f"core.sync, following, {n} profiles")
+        profile_top(wsgi_call(hook_app, raw), None, seconds, f"hook WSGI /sync, {n} profiles")
+        profile_top(wsgi_call(floor_app, raw), None, seconds, f"floor WSGI /sync, {n} profiles")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs (smoke check)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per HTTP round")
+    parser.add_argument("--rounds", type=int, default=2, help="A B rounds per payload")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, help="gunicorn workers (default: shipped)")
+    parser.add_argument("--threads", type=int, help="gunicorn threads (default: shipped)")
+    parser.add_argument("--only", choices=("pure", "http", "profile", "sweep"), action="append")
     args = parser.parse_args()
-    bench_pure(0.2 if args.quick else 1.0)
-    bench_publish(0.2 if args.quick else 1.0)
-    bench_http(1.0 if args.quick else 5.0, clients=4)
+    seconds = 1.0 if args.quick else args.seconds
+    only = set(args.only or ("pure", "http"))
+    env: dict[str, str] = {}
+    if args.workers:
+        env["WEB_CONCURRENCY"] = str(args.workers)
+    if args.threads:
+        env["GUNICORN_THREADS"] = str(args.threads)
+    if "profile" in only:
+        bench_profile(2.0 if args.quick else 5.0)
+    if "pure" in only:
+        bench_pure(0.3 if args.quick else 1.5)
+    with tempfile.TemporaryDirectory() as workdir:
+        loader = Loader(Path(workdir))
+        if "http" in only:
+            bench_http(loader, seconds, args.connections, args.rounds, env)
+        if "sweep" in only:
+            bench_sweep(loader, seconds, args.connections)
 
 
 if __name__ == "__main__":
