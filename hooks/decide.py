@@ -388,7 +388,7 @@ def start_build(request: SyncRequest, spec: NIMBuildSpec, settings: Settings) ->
             state=v.PENDING,
         )
 
-    buildable = [p for p in cache.status.profiles if p.buildable]
+    buildable = cache.status.profiles.buildable()
     wanted = spec.nim_cache.profile
     if not wanted and len(buildable) > 1:
         names = ", ".join(p.name for p in buildable)

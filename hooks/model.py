@@ -12,20 +12,23 @@ Two kinds of failure are kept apart:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Annotated, Any, Literal, TypeVar
+from itertools import chain, repeat
+from typing import Annotated, Any, Literal, TypeVar, overload
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     StrictInt,
     StrictStr,
     ValidationError,
     model_validator,
 )
+from pydantic_core import CoreSchema, core_schema
 
 from hooks import vocabulary as v
 
@@ -428,10 +431,106 @@ class _NIMCacheSpec(_Wire):
     runtime_class_name: str = Field("", alias="runtimeClassName")
 
 
+_NO_CONFIG: dict[str, str] = {}
+
+
+def _plain_profiles(items: list[Any]) -> bool:
+    """True only when every entry is one NIMProfile would accept as is: an object whose name,
+    model and release are strings when present and whose config is an object of strings.
+    Checked with C-level loops (map, join): a fraction of a µs a profile, not a model each."""
+    if set(map(type, items)) - {dict}:
+        return False
+    join = "".join
+    try:
+        for key in ("name", "model", "release"):
+            join(map(dict.get, items, repeat(key), repeat("")))
+        configs = list(map(dict.get, items, repeat("config"), repeat(_NO_CONFIG)))
+        if set(map(type, configs)) - {dict}:
+            return False
+        # Values only: the keys of a decoded JSON object are strings.
+        join(chain.from_iterable(map(dict.values, configs)))
+    except TypeError:
+        return False
+    return True
+
+
+class Profiles(Sequence[NIMProfile]):
+    """`status.profiles` of a NIMCache: checked whole as a tuple of NIMProfile would be (a
+    malformed entry is the same 400 with the same message), but modelled only when read.
+
+    A NIMCache can list a thousand profiles and a sync reads at most the buildable ones or one
+    by name; modelling each was 2.5 µs a profile, most of a sync at 1,000 profiles (issue 11).
+    """
+
+    __slots__ = ("_parsed", "_raw")
+
+    def __init__(
+        self,
+        raw: list[dict[str, Any]] | None = None,
+        parsed: tuple[NIMProfile, ...] | None = None,
+    ) -> None:
+        self._raw = raw if raw is not None else []
+        self._parsed = parsed
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        whole = handler.generate_schema(tuple[NIMProfile, ...])
+        return core_schema.no_info_wrap_validator_function(cls._validate, whole)
+
+    @classmethod
+    def _validate(cls, value: Any, whole: Callable[[Any], tuple[NIMProfile, ...]]) -> Profiles:
+        if isinstance(value, Profiles):
+            return value
+        if type(value) is list and _plain_profiles(value):
+            return cls(raw=value)
+        # Anything else (a tuple, a bad entry) takes the full path: same result, same errors.
+        return cls(parsed=whole(value))
+
+    def __iter__(self) -> Iterator[NIMProfile]:
+        if self._parsed is None:
+            self._parsed = tuple(NIMProfile.model_validate(item) for item in self._raw)
+        return iter(self._parsed)
+
+    def __len__(self) -> int:
+        return len(self._parsed) if self._parsed is not None else len(self._raw)
+
+    @overload
+    def __getitem__(self, index: int) -> NIMProfile: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[NIMProfile, ...]: ...
+    def __getitem__(self, index: int | slice) -> NIMProfile | tuple[NIMProfile, ...]:
+        return tuple(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Profiles) and tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def buildable(self) -> list[NIMProfile]:
+        """Profiles whose config has `trtllm_buildable: "true"`, in order."""
+        if self._parsed is not None:
+            return [p for p in self._parsed if p.buildable]
+        configs = map(dict.get, self._raw, repeat("config"), repeat(_NO_CONFIG))
+        flags = list(map(dict.get, configs, repeat("trtllm_buildable")))
+        found, at = [], 0
+        for _ in range(flags.count("true")):
+            at = flags.index("true", at)
+            found.append(NIMProfile.model_validate(self._raw[at]))
+            at += 1
+        return found
+
+    def named(self, name: str) -> NIMProfile | None:
+        """The first profile called `name`."""
+        if self._parsed is not None:
+            return next((p for p in self._parsed if p.name == name), None)
+        names = list(map(dict.get, self._raw, repeat("name"), repeat("")))
+        return NIMProfile.model_validate(self._raw[names.index(name)]) if name in names else None
+
+
 class _NIMCacheStatus(_Wire):
     state: str = ""
     type: str = ""  # `native` or `model-free`: no profiles are listed (hooks.unbuildable)
-    profiles: tuple[NIMProfile, ...] = ()
+    profiles: Profiles = Field(default_factory=Profiles)
 
 
 class NIMCache(_Wire):
@@ -453,10 +552,7 @@ class NIMCache(_Wire):
         return 2000 if self.spec.group_id is None else self.spec.group_id
 
     def profile(self, name: str) -> NIMProfile | None:
-        for item in self.status.profiles:
-            if item.name == name:
-                return item
-        return None
+        return self.status.profiles.named(name)
 
 
 # --- Pods and Jobs (related / children) -------------------------------------------------------
