@@ -20,6 +20,7 @@ import orjson
 from flask import Flask, Response, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wsgi import get_content_length, get_input_stream
@@ -66,10 +67,18 @@ def _error(status: int, message: str, **headers: str) -> Answer:
 
 
 class Metrics:
-    """One registry per app, so tests can build apps freely."""
+    """One registry per app, so tests can build apps freely.
 
-    def __init__(self) -> None:
+    Under several gunicorn workers (`PROMETHEUS_MULTIPROC_DIR` set, as `hooks.gunicorn_conf`
+    does), every worker writes its values to files there and `/metrics` adds up all workers'
+    files, so whichever worker answers a scrape tells the whole truth."""
+
+    def __init__(self, multiprocess_dir: str = "") -> None:
         self.registry = CollectorRegistry()
+        self.exposed = self.registry
+        if multiprocess_dir:
+            self.exposed = CollectorRegistry()
+            MultiProcessCollector(self.exposed, path=multiprocess_dir)  # type: ignore[no-untyped-call]
         self.requests = Counter(
             "nimbuild_hook_requests",
             "Hook requests by hook and HTTP status code.",
@@ -181,7 +190,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     config = dict(test_config or {})
     settings = config.get("SETTINGS") or Settings.from_env(config.get("ENV", os.environ))
     clock: Callable[[], datetime] = config.get("CLOCK") or (lambda: datetime.now(UTC))
-    metrics = Metrics()
+    # Process-wide, not a setting: prometheus_client picks file-backed values at import time.
+    metrics = Metrics(os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""))
 
     app = Flask(__name__)
     # No automatic OPTIONS answer (an empty 200 text/html): every method a route does not
@@ -307,7 +317,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.get("/metrics")
     def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(metrics.exposed), mimetype=CONTENT_TYPE_LATEST)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
