@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -315,20 +315,39 @@ def bench_http(
         )
 
 
-def bench_sweep(loader: Loader, seconds: float, connections: int) -> None:
-    print(f"\n== gunicorn settings sweep: hook alone, 40 profiles, {connections} connections ==")
+SWEEP = ((1, 8), (2, 4), (2, 8), (3, 4))
+
+
+def bench_sweep(loader: Loader, seconds: float, connections: int, rounds: int) -> None:
+    """The hook alone under several gunicorn settings, all started at once and measured in
+    interleaved rounds (so a change in the machine's load hits every setting alike)."""
+    print(
+        f"\n== gunicorn settings: hook alone, 40 profiles, {connections} connections, "
+        f"{rounds} interleaved rounds of {seconds:g} s =="
+    )
     body = orjson.dumps(following(40))
-    print(f"{'workers':>8}{'threads':>8}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}  RSS/worker MiB")
-    for workers, threads in ((1, 4), (1, 8), (2, 4), (2, 8), (3, 4), (4, 2)):
-        env = {"WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": str(threads)}
-        with tempfile.TemporaryDirectory() as metrics_dir:
-            env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-            with served(HOOK, env) as (port, pid):
-                loader.run(port, body, connections, 1.0)
-                rate, lat = loader.run(port, body, connections, seconds)
-                sizes = " ".join(f"{s:.0f}" for s in worker_rss_mib(pid))
+    results: dict[tuple[int, int], tuple[list[float], list[float]]] = {
+        setting: ([], []) for setting in SWEEP
+    }
+    with ExitStack() as stack:
+        ports = {}
+        for workers, threads in SWEEP:
+            env = {"WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": str(threads)}
+            ports[workers, threads] = stack.enter_context(served(HOOK, env))
+            loader.run(ports[workers, threads][0], body, connections, 1.0)
+        for _ in range(rounds):
+            for setting in SWEEP:
+                rate, lat = loader.run(ports[setting][0], body, connections, seconds)
+                results[setting][0].append(rate)
+                results[setting][1].extend(lat)
+        rss = {setting: worker_rss_mib(ports[setting][1]) for setting in SWEEP}
+    print(f"{'workers':>8}{'threads':>8}{'req/s by round':>24}{'p50 ms':>8}{'p99 ms':>8}  RSS MiB")
+    for setting, (rates, lat) in results.items():
+        lat.sort()
+        each = " ".join(f"{r:>5.0f}" for r in rates)
+        sizes = " ".join(f"{s:.0f}" for s in rss[setting])
         print(
-            f"{workers:>8}{threads:>8}{rate:>8.0f}{pct(lat, 0.5):>8.2f}{pct(lat, 0.99):>8.2f}"
+            f"{setting[0]:>8}{setting[1]:>8}{each:>24}{pct(lat, 0.5):>8.2f}{pct(lat, 0.99):>8.2f}"
             f"  {sizes}"
         )
 
@@ -440,7 +459,7 @@ def main() -> None:
         if "http" in only:
             bench_http(loader, seconds, args.connections, args.rounds, env)
         if "sweep" in only:
-            bench_sweep(loader, seconds, args.connections)
+            bench_sweep(loader, seconds, args.connections, args.rounds)
 
 
 if __name__ == "__main__":
