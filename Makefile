@@ -24,7 +24,7 @@ $(BIN)/python:
 # the same versions; its hashes are for the image build and are stripped for this editable install.
 $(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
 	sed -e '/--hash=/d' -e 's/[[:space:]]*\\$$//' requirements.lock > $(VENV)/constraints.txt
-	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e '.[test,bench]'
 	touch $@
 
 $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
@@ -63,6 +63,8 @@ demo: $(VENV)/.installed
 	@$(BIN)/python -m e2e_cluster.binaries > /dev/null
 	$(BIN)/python -m e2e_cluster.demo
 
+# The hook against the floor app over HTTP and in-process (docs/performance.md); needs a C
+# compiler for the load generator. `benchmarks/run.py --help` lists the other measurements.
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/run.py
 

@@ -10,10 +10,12 @@
    driven by `benchmarks/loadgen.c` (8 keep-alive connections, closed loop) at 40 and 1,000
    profiles, in rounds A B A B so that both see the same machine. Prints req/s per round, the
    ratio hook/floor, p50/p99 and each worker's RSS after the runs.
-3. `--profile`: pyinstrument's top entries for the core and for one whole WSGI request (the web
+3. `--only profile`: pyinstrument's top entries for the core and for one whole WSGI request (the web
    layer: gunicorn's body reader over a socket, Flask, the hook) on both payloads.
-4. `--sweep`: the hook alone under several gunicorn settings (workers x threads), to choose what
-   the Deployment ships (docs/performance.md).
+4. `--only sweep`: the hook alone under several gunicorn settings (workers x threads), to choose
+   what the Deployment ships (docs/performance.md).
+5. `--only instructions`: the in-process figures as instruction counts (valgrind's callgrind),
+   which do not move with the load of a shared machine.
 
 Usage: `make bench` (or `python benchmarks/run.py --quick`). Nothing here asserts a time.
 """
@@ -352,6 +354,45 @@ def bench_sweep(loader: Loader, seconds: float, connections: int, rounds: int) -
         )
 
 
+# --- instructions (callgrind) -----------------------------------------------------------------
+
+
+def instructions(what: str, shape: str, profiles: int, calls: int) -> float:
+    """Instructions per call of `orjson.loads` or `core.sync`, counted by callgrind over
+    `calls` calls after a warm-up (benchmarks/instructions.py)."""
+    out = subprocess.run(
+        [
+            *("valgrind", "--tool=callgrind", "--collect-atstart=no"),
+            *("--toggle-collect=*functools_reduce*", "--callgrind-out-file=/dev/null"),
+            *(sys.executable, str(ROOT / "benchmarks" / "instructions.py")),
+            *(what, shape, str(profiles), str(calls)),
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    collected = next(line for line in out.splitlines() if "Collected" in line)
+    return int(collected.split()[-1]) / calls
+
+
+def bench_instructions() -> None:
+    """Repeatable in-process figures: instruction counts do not depend on the machine's load."""
+    if not shutil.which("valgrind"):
+        print("(valgrind not found: no instruction counts)")
+        return
+    print("\n== in-process, instructions per call (callgrind); floor = orjson.loads ==")
+    for shape in ("starting", "following"):
+        counts = {n: instructions("sync", shape, n, 10 if n < 100 else 3) for n in (40, 1000)}
+        base = instructions("loads", shape, 40, 10)
+        slope = (counts[1000] - counts[40]) / (1000 - 40)
+        print(
+            f"{shape:<10} 40 profiles: loads {base / 1e3:,.0f}k, sync {counts[40] / 1e3:,.0f}k "
+            f"({counts[40] / base:.2f}x); 1,000 profiles: sync {counts[1000] / 1e3:,.0f}k; "
+            f"{slope:,.0f} instructions per extra profile"
+        )
+
+
 # --- profiles ---------------------------------------------------------------------------------
 
 
@@ -441,7 +482,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, help="gunicorn workers (default: shipped)")
     parser.add_argument("--threads", type=int, help="gunicorn threads (default: shipped)")
-    parser.add_argument("--only", choices=("pure", "http", "profile", "sweep"), action="append")
+    parser.add_argument(
+        "--only", choices=("pure", "http", "profile", "sweep", "instructions"), action="append"
+    )
     args = parser.parse_args()
     seconds = 1.0 if args.quick else args.seconds
     only = set(args.only or ("pure", "http"))
@@ -454,6 +497,8 @@ def main() -> None:
         bench_profile(2.0 if args.quick else 5.0)
     if "pure" in only:
         bench_pure(0.3 if args.quick else 1.5)
+    if "instructions" in only:
+        bench_instructions()
     with tempfile.TemporaryDirectory() as workdir:
         loader = Loader(Path(workdir))
         if "http" in only:
