@@ -204,6 +204,16 @@ def worker_rss_mib(master: int) -> list[float]:
     return sizes
 
 
+def cpu_seconds(master: int) -> float:
+    """User + system CPU time of the master and its workers so far."""
+    pids = [str(master), *Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 class Loader:
     """The C load generator, built once; falls back to Python threads without a C compiler."""
 
@@ -289,18 +299,26 @@ def bench_http(
         body = orjson.dumps(following(n))
         rates: dict[str, list[float]] = {FLOOR: [], HOOK: []}
         lats: dict[str, list[float]] = {FLOOR: [], HOOK: []}
+        cpu: dict[str, list[float]] = {FLOOR: [], HOOK: []}  # server CPU ms per request
         with served(FLOOR, env) as (floor_port, floor_pid), served(HOOK, env) as (hook_port, pid):
             ports = {FLOOR: floor_port, HOOK: hook_port}
+            masters = {FLOOR: floor_pid, HOOK: pid}
             for app in (FLOOR, HOOK):
                 loader.run(ports[app], body, connections, 1.0)  # warm-up
             for _ in range(rounds):
                 for app in (FLOOR, HOOK):
+                    before = cpu_seconds(masters[app])
                     rate, lat = loader.run(ports[app], body, connections, seconds)
+                    used = cpu_seconds(masters[app]) - before
                     rates[app].append(rate)
                     lats[app].extend(lat)
+                    cpu[app].append(used / len(lat) * 1e3)
             rss = {FLOOR: worker_rss_mib(floor_pid), HOOK: worker_rss_mib(pid)}
         print(f"-- {n} profiles, following a running Job, body {len(body) / 1024:.0f} KiB")
-        print(f"{'':<7}{'req/s by round':<28}{'mean':>7}{'p50 ms':>8}{'p99 ms':>8}  RSS/worker MiB")
+        print(
+            f"{'':<7}{'req/s by round':<28}{'mean':>7}{'p50 ms':>8}{'p99 ms':>8}"
+            f"{'CPU ms/req':>11}  RSS/worker MiB"
+        )
         for app, name in ((FLOOR, "floor"), (HOOK, "hook")):
             each = " ".join(f"{r:>6.0f}" for r in rates[app])
             lat = sorted(lats[app])
@@ -308,12 +326,14 @@ def bench_http(
             sizes = " ".join(f"{s:.0f}" for s in rss[app])
             print(
                 f"{name:<7}{each:<28}{mean:>7.0f}{pct(lat, 0.5):>8.2f}{pct(lat, 0.99):>8.2f}"
-                f"  {sizes}"
+                f"{min(cpu[app]):>11.2f}  {sizes}"
             )
         pairs = [h / f for h, f in zip(rates[HOOK], rates[FLOOR], strict=True)]
         print(
             f"ratio hook/floor {sum(rates[HOOK]) / sum(rates[FLOOR]):.2f}x "
-            f"(by round: {' '.join(f'{p:.2f}' for p in pairs)})"
+            f"(by round: {' '.join(f'{p:.2f}' for p in pairs)}); "
+            f"by server CPU per request (least of the rounds; moves less with the machine's "
+            f"load): {min(cpu[FLOOR]) / min(cpu[HOOK]):.2f}x"
         )
 
 
