@@ -10,11 +10,15 @@
    driven by `benchmarks/loadgen.c` (8 keep-alive connections, closed loop) at 40 and 1,000
    profiles, in rounds A B A B so that both see the same machine. Prints req/s per round, the
    ratio hook/floor, p50/p99 and each worker's RSS after the runs.
-3. `--only profile`: pyinstrument's top entries for the core and for one whole WSGI request (the web
-   layer: gunicorn's body reader over a socket, Flask, the hook) on both payloads.
-4. `--only sweep`: the hook alone under several gunicorn settings (workers x threads), to choose
+3. Publish (the NIMCache decorator, DESIGN §9): `hooks.publish.sync` on a Ready NIMCache of 40
+   profiles with 1…160 related NIMBuilds (Ready, with managedFields), everything already
+   listed (the steady state: answer null) and nothing listed yet (every profile appended).
+   Baseline: orjson.loads of the same body. Prints µs per call and the cost per NIMBuild.
+4. `--only profile`: pyinstrument's top entries for the core and for one whole WSGI request
+   (the web layer: gunicorn's body reader, Flask, the hook) on both payloads.
+5. `--only sweep`: the hook alone under several gunicorn settings (workers x threads), to choose
    what the Deployment ships (docs/performance.md).
-5. `--only instructions`: the in-process figures as instruction counts (valgrind's callgrind),
+6. `--only instructions`: the in-process figures as instruction counts (valgrind's callgrind),
    which do not move with the load of a shared machine.
 
 Usage: `make bench` (or `python benchmarks/run.py --quick`). Nothing here asserts a time.
@@ -56,7 +60,14 @@ from builders import (  # noqa: E402
     profile,
     request,
 )
+from make_nimcache_fixtures import (  # noqa: E402
+    built_profile,
+    decorator_request,
+    nimcache_target,
+    ready_nimbuild,
+)
 
+from hooks import publish  # noqa: E402
 from hooks.core import sync  # noqa: E402
 from hooks.settings import Settings  # noqa: E402
 
@@ -144,6 +155,45 @@ def bench_pure(seconds: float) -> None:
             )
         slope = (costs[1000] - costs[40]) / (1000 - 40)
         print(f"  {shape}: {slope:.3f} µs per extra (unselected) profile, 40 → 1,000")
+
+
+def decorated(builds: int, listed: bool) -> dict[str, Any]:
+    """A NIMCache of 40 profiles and `builds` Ready NIMBuilds of it (their profiles listed or
+    not), each NIMBuild carrying managedFields as the API server returns them."""
+    nimbuilds = []
+    for i in range(builds):
+        build = ready_nimbuild(
+            f"build-{i:03d}", created=f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z"
+        )
+        build["metadata"]["managedFields"] = [
+            {"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:spec": {}}},
+            {"manager": "metacontroller", "operation": "Update", "subresource": "status"},
+        ]
+        nimbuilds.append(build)
+    cached = [cache_with(40)["status"]["profiles"][i] for i in range(40)]
+    published = [built_profile(b["metadata"]["name"]) for b in nimbuilds] if listed else []
+    return decorator_request(nimcache_target(profiles=cached + published), nimbuilds)
+
+
+def bench_publish(seconds: float) -> None:
+    print("== publish: NIMCache decorator sync (µs per call; baseline = orjson.loads) ==")
+    print(
+        f"{'request':<22}{'nimbuilds':>9}{'body KiB':>10}{'baseline':>10}{'sync':>10}{'ratio':>8}"
+    )
+    for shape, listed in (("all listed (null)", True), ("none listed", False)):
+        rows = []
+        for n in (1, 10, 40, 160):
+            raw = orjson.dumps(decorated(n, listed))
+            body = orjson.loads(raw)
+            base = per_call(orjson.loads, raw, seconds)
+            cost = per_call(publish.sync, body, seconds)
+            rows.append((n, cost))
+            print(
+                f"{shape:<22}{n:>9}{len(raw) / 1024:>10.1f}{base:>10.1f}{cost:>10.1f}"
+                f"{cost / base:>8.1f}"
+            )
+        slope = (rows[-1][1] - rows[0][1]) / (rows[-1][0] - rows[0][0])
+        print(f"  {shape}: {slope:.2f} µs per extra NIMBuild")
 
 
 # --- HTTP -------------------------------------------------------------------------------------
@@ -494,6 +544,9 @@ def bench_profile(seconds: float) -> None:
         profile_top(wsgi_call(floor_app, raw), None, seconds, f"floor WSGI /sync, {n} profiles")
 
 
+MEASURES = ("pure", "publish", "http", "profile", "sweep", "instructions")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs (smoke check)")
@@ -503,11 +556,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, help="gunicorn workers (default: shipped)")
     parser.add_argument("--threads", type=int, help="gunicorn threads (default: shipped)")
     parser.add_argument(
-        "--only", choices=("pure", "http", "profile", "sweep", "instructions"), action="append"
+        "--only",
+        choices=("pure", "publish", "http", "profile", "sweep", "instructions"),
+        action="append",
     )
     args = parser.parse_args()
     seconds = 1.0 if args.quick else args.seconds
-    only = set(args.only or ("pure", "http"))
+    only = set(args.only or ("pure", "publish", "http"))
     env: dict[str, str] = {}
     if args.workers:
         env["WEB_CONCURRENCY"] = str(args.workers)
@@ -517,6 +572,8 @@ def main() -> None:
         bench_profile(2.0 if args.quick else 5.0)
     if "pure" in only:
         bench_pure(0.3 if args.quick else 1.5)
+    if "publish" in only:
+        bench_publish(0.2 if args.quick else 1.0)
     if "instructions" in only:
         bench_instructions()
     with tempfile.TemporaryDirectory() as workdir:

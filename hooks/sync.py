@@ -251,14 +251,28 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             return _error(400, str(error))
         return _json(result)
 
-    # POST /sync and /customize, the hot path, are answered here without Flask's request
-    # machinery (request context, routing, before/after hooks, Response object): the same
-    # checks in the same order and the same answers, for a fraction of the cost (issue 11,
+    def published(body: object) -> dict[str, Any]:
+        decision = publish.plan(body)
+        if decision.added:
+            log.info(
+                "adding %s to NIMCache.status.profiles",
+                ", ".join(decision.added),
+                extra={"object": decision.cache},
+            )
+        return {"status": decision.status}
+
+    # POST on a hook path, the hot path, is answered here without Flask's request machinery
+    # (request context, routing, before/after hooks, Response object): the same checks in the
+    # same order and the same answers, for a fraction of the cost (issue 11,
     # docs/performance.md). Every other method and path goes to the Flask app below.
-    hooks: dict[str, tuple[str, Callable[[object], dict[str, Any]]]] = {
-        "/sync": ("sync", decided),
-        "/customize": ("customize", core.customize),
+    # /nimcache/*: the NIMCache DecoratorController (DESIGN §9), same contract, its own core.
+    handlers: dict[str, Callable[[object], dict[str, Any]]] = {
+        "sync": decided,
+        "customize": core.customize,
+        "nimcache/sync": published,
+        "nimcache/customize": publish.customize,
     }
+    hooks = {f"/{hook}": (hook, handlers[hook]) for hook in HOOKS}
     flask_app: WSGIApplication = app.wsgi_app
 
     def hook_paths(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -280,32 +294,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app.wsgi_app = hook_paths  # type: ignore[method-assign]
 
-    @app.post("/sync")
-    def sync() -> Response:
-        return answer(request.environ, decided).response()
+    def hook_view() -> Response:
+        # Registered so that routing knows the hook paths (other methods get 405 with Allow);
+        # a POST is answered by `hook_paths` before Flask sees it.
+        return answer(request.environ, hooks[request.path][1]).response()
 
-    @app.post("/customize")
-    def customize() -> Response:
-        return answer(request.environ, core.customize).response()
-
-    def published(body: object) -> dict[str, Any]:
-        decision = publish.plan(body)
-        if decision.added:
-            log.info(
-                "adding %s to NIMCache.status.profiles",
-                ", ".join(decision.added),
-                extra={"object": decision.cache},
-            )
-        return {"status": decision.status}
-
-    # The NIMCache DecoratorController (DESIGN §9): same contract, its own pure core.
-    @app.post("/nimcache/sync")
-    def nimcache_sync() -> Response:
-        return answer(published)
-
-    @app.post("/nimcache/customize")
-    def nimcache_customize() -> Response:
-        return answer(publish.customize)
+    for path in hooks:
+        app.add_url_rule(path, endpoint=path, view_func=hook_view, methods=["POST"])
 
     @app.get("/healthz")
     def healthz() -> Response:
