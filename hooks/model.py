@@ -504,7 +504,8 @@ class Profiles(Sequence[NIMProfile]):
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Profiles) and tuple(self) == tuple(other)
 
-    __hash__ = None  # type: ignore[assignment]
+    def __hash__(self) -> int:  # as the tuple of models it stands for
+        return hash(tuple(self))
 
     def buildable(self) -> list[NIMProfile]:
         """Profiles whose config has `trtllm_buildable: "true"`, in order."""

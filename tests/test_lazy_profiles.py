@@ -82,3 +82,5 @@ def test_a_well_formed_list_is_not_modelled_until_read() -> None:
     assert len(profiles) == 2
     assert [p.name for p in profiles] == ["a", "b"]
     assert profiles._parsed is not None
+    eager = EagerStatus.model_validate({"profiles": [good("a"), good("b")]}).profiles
+    assert profiles[1] == eager[1]
