@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from hooks import vocabulary as v
-from hooks.model import ObservedStatus
+from hooks.observed import ObservedStatus
 
 MESSAGE_LIMIT = 4096
 _REASON = re.compile(v.REASON_PATTERN)
+_ORDERED = frozenset(v.CONDITION_ORDER)
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,14 @@ def clip(message: str) -> str:
 def render_conditions(
     facts: list[Fact], prior: ObservedStatus, generation: int, now: str
 ) -> list[dict[str, Any]]:
-    """Facts of this sync plus earlier conditions that no longer hold (turned False)."""
+    """Facts of this sync plus earlier conditions that no longer hold (turned False).
+
+    A fact of a type missing from `CONDITION_ORDER` is a programming error, raised rather
+    than dropped from the status without a word."""
     decided = {fact.type: fact for fact in facts}
+    unordered = set(decided) - _ORDERED
+    if unordered:
+        raise ValueError(f"condition types not in CONDITION_ORDER: {sorted(unordered)}")
     for old in prior.conditions:
         if old.type in decided or old.type not in v.CONDITION_ORDER or old.type == v.COND_READY:
             continue

@@ -12,7 +12,8 @@ from typing import Any
 
 from hooks import vocabulary as v
 from hooks.decide import decide
-from hooks.model import RequestError, parse_parent, parse_sync_request
+from hooks.errors import RequestError
+from hooks.request import parse_parent, parse_sync_request
 from hooks.settings import Settings
 
 

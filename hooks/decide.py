@@ -1,49 +1,60 @@
 """The decision table of DESIGN §4: observed world → state, conditions, profiles, children.
 
 Pure: `decide(request, settings, now)` reads only its arguments. It answers "if the world
-looked like this, what should it be?"; the first matching row of the table wins:
+looked like this, what should it be?". Every state and reason is chosen here, one function per
+row, and the first row that matches wins, in this order (DESIGN §4's):
 
-1. status already terminal → unchanged; only a finished Job is handed back
-2. spec cannot be parsed → Failed (InvalidSpec)
-3. a build Job exists → follow the Job (the Job, not the status, is the durable record)
-4. NIMCache missing / Failed / not Ready → Pending / Failed / Pending
-5. profile selection: several, none, or the named one missing → Failed
-6. GPU rule → Failed (InvalidResources); NIMCache ids the pod cannot run as → InvalidNIMCache
-7. otherwise render the Job → Started
+1. `terminal`: status already terminal → unchanged; only a finished Job is handed back
+2. `invalid_spec`: spec cannot be parsed → Failed (InvalidSpec)
+3. a build Job exists → follow the Job (rows 11-15; the Job, not the status, is the record)
+4. `nimcache_not_found` → Pending
+5. `nimcache_failed` → Failed
+6. `nimcache_not_ready` → Pending
+7. `multiple_buildable_profiles`: none named and several buildable → Failed
+8. `no_buildable_profile`: none buildable, or the named one absent / not buildable → Failed
+9. `invalid_nimcache_ids`: NIMCache user/group ids the pod cannot run as → Failed
+   (InvalidNIMCache), then `invalid_resources`: the GPU rule → Failed (InvalidResources)
+10. `started`: render the Job (and hand it to the platform's customizer) → Started (the
+    pending condition stays True when a Job vanished mid-build and is created again)
+11. `job_complete`: the Job is complete and the builder's result parses → Ready
+12. `job_complete_unreadable`: complete, result missing or unreadable → Failed
+13. `job_failed`: the Job failed (backoff limit, deadline) → Failed
+14. `pod_not_running`: no pod yet, or it is not running (unschedulable, pulling) → InProgress
+15. `job_running`: the build pod runs (or one pod ended while the Job goes on) → InProgress
+
+Rows 4-10 take a `Situation` without a Job, rows 11-15 one with a Job; each returns an
+`Outcome` or None (not this row). Nothing here raises for a decision; only a platform
+customizer that breaks a rule raises (`CustomizerError`, a 500: see `hooks.extend`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
-
-import orjson
 
 from hooks import vocabulary as v
 from hooks.conditions import Fact, copied_reason, render_conditions, safe_reason
-from hooks.model import (
-    ContainerStatus,
-    Job,
-    NIMBuildSpec,
-    NIMCache,
-    NIMProfile,
-    Pod,
-    SpecError,
-    SyncRequest,
-    Terminated,
-    parse_spec,
-)
-from hooks.render import BuildPlan, ResourceProblem, hand_back, job_name, render_job
+from hooks.errors import SpecError
+from hooks.extend import JobContext, customize_job
+from hooks.gpu import GpuPlan, GpuProblem, gpu_plan
+from hooks.names import job_name
+from hooks.observed import ContainerStatus, Job, NIMCache, NIMProfile, Pod, Terminated, newest
+from hooks.render import BuildPlan, hand_back, render_job
+from hooks.request import SyncRequest
+from hooks.result import read_result
 from hooks.settings import Settings
-from hooks.timestamps import time_key
+from hooks.spec import NIMBuildSpec, parse_spec
 from hooks.unbuildable import why_nothing_to_build
 
-RESULT_LIMIT = 4096
 MAX_ID = 2**31 - 1  # Kubernetes validates runAsUser/runAsGroup/fsGroup to int32
 
 
 @dataclass(frozen=True)
 class Outcome:
+    """A row's answer: the state, the conditions it establishes, what keeps Ready False."""
+
     state: str
     facts: list[Fact]
     blocker: Fact | None = None  # what keeps Ready False
@@ -52,7 +63,13 @@ class Outcome:
     children: list[dict[str, Any]] = field(default_factory=list)
 
 
-# --- helpers ----------------------------------------------------------------------------------
+def blocked(kind: str, reason: str, message: str, state: str = v.FAILED) -> Outcome:
+    """An outcome with one condition that blocks the build: Failed, or Pending when waiting."""
+    fact = Fact(kind, True, reason, message)
+    return Outcome(state, [fact], blocker=fact)
+
+
+# --- reading the observed world ---------------------------------------------------------------
 
 
 def is_terminal(request: SyncRequest) -> bool:
@@ -66,10 +83,6 @@ def is_terminal(request: SyncRequest) -> bool:
     return False
 
 
-def finished(job: Job) -> bool:
-    return job.complete or job.failed is not None
-
-
 def find_cache(request: SyncRequest, name: str) -> NIMCache | None:
     namespace = request.parent.metadata.namespace
     for cache in request.nimcaches:
@@ -80,53 +93,11 @@ def find_cache(request: SyncRequest, name: str) -> NIMCache | None:
 
 def build_job(request: SyncRequest) -> Job | None:
     """The Job to follow: ours by name, else the newest owned one (a renamed earlier Job)."""
-    if not request.jobs:
-        return None
     expected = job_name(request.parent.metadata.name)
     for job in request.jobs:
         if job.metadata.name == expected:
             return job
-    return max(
-        request.jobs, key=lambda j: (time_key(j.metadata.creation_timestamp), j.metadata.name)
-    )
-
-
-def newest(pods: list[Pod]) -> Pod | None:
-    if not pods:
-        return None
-    return max(pods, key=lambda p: (time_key(p.metadata.creation_timestamp), p.metadata.name))
-
-
-def read_result(message: str) -> dict[str, Any] | None:
-    """The builder's result file (DESIGN §6); None when it is not exactly that contract."""
-    if not message or len(message.encode()) >= RESULT_LIMIT:
-        return None
-    try:
-        data = orjson.loads(message)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    if set(data) == {"error"} and isinstance(data["error"], str):
-        return data
-    if set(data) != {"outputProfile", "engineDir", "buildSeconds"}:
-        return None
-    profile = data["outputProfile"]
-    seconds = data["buildSeconds"]
-    if not isinstance(data["engineDir"], str) or isinstance(seconds, bool):
-        return None
-    if not isinstance(seconds, int | float) or not isinstance(profile, dict):
-        return None
-    if set(profile) != {"name", "model", "release", "config"} or not profile["name"]:
-        return None
-    if not all(isinstance(profile[key], str) for key in ("name", "model", "release")):
-        return None
-    config = profile["config"]
-    if not isinstance(config, dict) or not all(
-        isinstance(key, str) and isinstance(val, str) for key, val in config.items()
-    ):
-        return None
-    return data
+    return newest(request.jobs)
 
 
 def describe_termination(container: str, term: Terminated) -> str:
@@ -150,6 +121,18 @@ def nim_death(pod: Pod) -> str:
     if term is not None and term.exit_code not in (0, 137, 143, None):
         return describe_termination(v.NIM_CONTAINER, term)
     return ""
+
+
+def nim_restarts(pod: Pod) -> str:
+    """That the NIM container has restarted, with its last termination, if it has."""
+    nim = pod.container(v.NIM_CONTAINER)
+    if nim is None or nim.restart_count == 0:
+        return ""
+    last = nim.last_state.terminated
+    text = f"the NIM container {v.NIM_CONTAINER} has restarted {nim.restart_count} time(s)"
+    if last is not None:
+        text += "; last " + describe_termination(v.NIM_CONTAINER, last)
+    return text
 
 
 def builder_terminated(pod: Pod) -> Terminated | None:
@@ -199,152 +182,6 @@ def waiting_reason(pod: Pod) -> tuple[str, str]:
     return copied_reason(pod.status.reason, v.R_POD_PENDING, pod.status.message)
 
 
-# --- rows -------------------------------------------------------------------------------------
-
-
-def profile_found_fact(spec_profile: str, profile_name: str) -> Fact:
-    if spec_profile:
-        return Fact(
-            v.COND_SINGLE_PROFILE,
-            True,
-            v.R_PROFILE_FOUND,
-            f"Buildable profile {profile_name} found",
-        )
-    return Fact(
-        v.COND_SINGLE_PROFILE,
-        True,
-        v.R_PROFILE_FOUND,
-        f"Single buildable profile {profile_name} cached in the NIMCache",
-    )
-
-
-def job_created_fact(name: str) -> Fact:
-    return Fact(
-        v.COND_POD_CREATED, True, v.R_JOB_CREATED, f"The Job {name} to build the engine is created"
-    )
-
-
-def follow_job(request: SyncRequest, spec: NIMBuildSpec, job: Job) -> Outcome:
-    """Rows for an existing build Job: complete, failed, or still running."""
-    name = job.metadata.name
-    recorded = request.status.input_profile
-    if recorded is not None and recorded.name:
-        input_profile: NIMProfile | None = recorded
-    else:
-        profile_id = job.builder_env(v.ENV_INPUT_PROFILE) or spec.nim_cache.profile
-        cache = find_cache(request, spec.nim_cache.name)
-        known = cache.profile(profile_id) if cache is not None and profile_id else None
-        input_profile = known or (NIMProfile(name=profile_id) if profile_id else None)
-    facts = [
-        profile_found_fact(spec.nim_cache.profile, input_profile.name if input_profile else "?"),
-        job_created_fact(name),
-    ]
-    children = [hand_back(job.raw)]
-    pods = [pod for pod in request.pods if pod.owned_by(job.metadata.uid)]
-    over = Fact(v.COND_POD_PENDING, False, v.R_BUILD_FINISHED, f"The Job {name} has finished")
-
-    if job.complete:
-        done = [pod for pod in pods if pod.status.phase == "Succeeded"]
-        pod = newest(done) or newest(pods)
-        completed = Fact(
-            v.COND_POD_COMPLETED, True, v.R_JOB_COMPLETE, f"The Job {name} has completed"
-        )
-        raw = builder_message(pod)
-        result = read_result(raw)
-        if result is not None and "outputProfile" in result:
-            output = NIMProfile.model_validate(result["outputProfile"])
-            manifest = Fact(
-                v.COND_MANIFEST_COMPLETED,
-                True,
-                v.R_OUTPUT_PROFILE_READ,
-                f"Engine built in {result['buildSeconds']:.0f}s into {result['engineDir']}; "
-                f"output profile {output.name}",
-            )
-            return Outcome(
-                v.READY,
-                [*facts, over, completed, manifest],
-                input_profile=input_profile,
-                output_profile=output,
-                children=children,
-            )
-        where = f"pod {pod.metadata.name}" if pod is not None else "no pod of the Job is left"
-        detail = f": {raw.strip()[:512]}" if raw.strip() else ""
-        unreadable = Fact(
-            v.COND_MANIFEST_COMPLETED,
-            False,
-            v.R_MANIFEST_UNREADABLE,
-            f"The Job {name} completed but the engine-builder result ({where}) is missing "
-            f"or unreadable{detail}",
-        )
-        return Outcome(
-            v.FAILED,
-            [*facts, over, completed, unreadable],
-            blocker=unreadable,
-            input_profile=input_profile,
-            children=children,
-        )
-
-    failed = job.failed
-    if failed is not None:
-        failed_pods = [pod for pod in pods if pod.status.phase == "Failed"]
-        pod = newest(failed_pods) or newest(pods)
-        why = _join(
-            f"The Job {name} failed" + (f": {failed.message}" if failed.message else ""),
-            builder_error(pod) if pod is not None else "",
-            nim_death(pod) if pod is not None else "",
-        )
-        reason, why = copied_reason(failed.reason, v.R_JOB_FAILED, why)
-        completed = Fact(v.COND_POD_COMPLETED, False, reason, why)
-        return Outcome(
-            v.FAILED,
-            [*facts, over, completed],
-            blocker=completed,
-            input_profile=input_profile,
-            children=children,
-        )
-
-    pod = newest(pods)
-    if pod is None:
-        reason, message = v.R_POD_PENDING, f"Waiting for the Job {name} to start its pod"
-    elif pod.status.phase == "Failed":
-        reason = v.R_POD_FAILED
-        message = _join(
-            f"Build pod {pod.metadata.name} failed; the Job {name} may retry",
-            builder_error(pod),
-            nim_death(pod),
-        )
-    elif pod.status.phase == "Succeeded":
-        reason = v.R_POD_SUCCEEDED
-        message = f"Build pod {pod.metadata.name} succeeded; waiting for the Job to complete"
-    elif pod.status.phase == "Running":
-        reason = v.R_POD_RUNNING
-        message = _join(
-            f"The engine build in pod {pod.metadata.name} is in progress", _restarts(pod)
-        )
-    else:
-        reason, detail = waiting_reason(pod)
-        message = _join(f"Build pod {pod.metadata.name} is not running yet", detail)
-    pending = Fact(v.COND_POD_PENDING, True, reason, message)
-    return Outcome(
-        v.IN_PROGRESS,
-        [*facts, pending],
-        blocker=pending,
-        input_profile=input_profile,
-        children=children,
-    )
-
-
-def _restarts(pod: Pod) -> str:
-    nim = pod.container(v.NIM_CONTAINER)
-    if nim is None or nim.restart_count == 0:
-        return ""
-    last = nim.last_state.terminated
-    text = f"the NIM container {v.NIM_CONTAINER} has restarted {nim.restart_count} time(s)"
-    if last is not None:
-        text += "; last " + describe_termination(v.NIM_CONTAINER, last)
-    return text
-
-
 def id_problem(cache: NIMCache) -> str:
     """Why the NIMCache's user/group ids cannot go into the pod's securityContext, if they can't."""
     name = cache.metadata.name
@@ -356,77 +193,363 @@ def id_problem(cache: NIMCache) -> str:
     return ""
 
 
-def failed_outcome(kind: str, reason: str, message: str, state: str = v.FAILED) -> Outcome:
-    fact = Fact(kind, True, reason, message)
-    return Outcome(state, [fact], blocker=fact)
-
-
-def start_build(request: SyncRequest, spec: NIMBuildSpec, settings: Settings) -> Outcome:
-    """Rows for a NIMBuild without a Job: check the NIMCache, pick the profile, render."""
-    meta = request.parent.metadata
-    cache_name = spec.nim_cache.name
-    cache = find_cache(request, cache_name)
-    if cache is None:
-        return failed_outcome(
-            v.COND_NIM_CACHE_NOT_FOUND,
-            v.R_NIM_CACHE_NOT_FOUND,
-            f"NIMCache {cache_name} not found in namespace {meta.namespace}",
-            state=v.PENDING,
-        )
-    cache_state = cache.status.state
-    if cache_state == "Failed":
-        return failed_outcome(
-            v.COND_NIM_CACHE_FAILED,
-            v.R_NIM_CACHE_FAILED,
-            f"NIMCache {cache_name} has failed; the NIMBuild cannot progress",
-        )
-    if cache_state != "Ready":
-        return failed_outcome(
-            v.COND_WAIT_FOR_NIM_CACHE,
-            v.R_NIM_CACHE_NOT_READY,
-            f"Waiting for NIMCache {cache_name} to be Ready (state: {cache_state or 'unset'})",
-            state=v.PENDING,
-        )
-
-    buildable = cache.status.profiles.buildable()
-    wanted = spec.nim_cache.profile
-    if not wanted and len(buildable) > 1:
-        names = ", ".join(p.name for p in buildable)
-        return failed_outcome(
-            v.COND_MULTIPLE_PROFILES,
-            v.R_MULTIPLE_PROFILES,
-            f"Multiple buildable profiles found in NIMCache {cache_name} ({names}); create a "
-            "NIMBuild with spec.nimCache.profile set to one of them",
-        )
-    if wanted:
-        profile = next((p for p in buildable if p.name == wanted), None)
+def profile_found_fact(spec_profile: str, profile_name: str) -> Fact:
+    if spec_profile:
+        message = f"Buildable profile {profile_name} found"
     else:
-        profile = buildable[0] if buildable else None
-    if profile is None:
-        return failed_outcome(
-            v.COND_NO_PROFILE, v.R_NO_PROFILE, why_nothing_to_build(cache, wanted)
+        message = f"Single buildable profile {profile_name} cached in the NIMCache"
+    return Fact(v.COND_SINGLE_PROFILE, True, v.R_PROFILE_FOUND, message)
+
+
+def job_created_fact(name: str) -> Fact:
+    return Fact(
+        v.COND_POD_CREATED, True, v.R_JOB_CREATED, f"The Job {name} to build the engine is created"
+    )
+
+
+# --- the situation the rows read --------------------------------------------------------------
+
+
+@dataclass
+class Situation:
+    """The request, the parsed spec and the hook's settings, with what the rows derive from
+    them computed once, when a row first asks."""
+
+    request: SyncRequest
+    spec: NIMBuildSpec
+    settings: Settings
+
+    @cached_property
+    def cache(self) -> NIMCache | None:
+        return find_cache(self.request, self.spec.nim_cache.name)
+
+    @cached_property
+    def buildable(self) -> list[NIMProfile]:
+        return self.cache.status.profiles.buildable() if self.cache else []
+
+    @cached_property
+    def profile(self) -> NIMProfile | None:
+        """The profile to build: the named one if buildable, else the only buildable one."""
+        wanted = self.spec.nim_cache.profile
+        if wanted:
+            return next((p for p in self.buildable if p.name == wanted), None)
+        return self.buildable[0] if len(self.buildable) == 1 else None
+
+    @cached_property
+    def gpu(self) -> GpuPlan | GpuProblem:
+        assert self.profile is not None  # rows 7-8 have matched otherwise
+        return gpu_plan(self.spec.resources, self.profile)
+
+    # --- with a Job ---
+
+    @cached_property
+    def job(self) -> Job:
+        job = build_job(self.request)
+        assert job is not None  # only rows 11-15 ask
+        return job
+
+    @cached_property
+    def pods(self) -> list[Pod]:
+        """The pods of this Job (not of an older one with the same label)."""
+        return [pod for pod in self.request.pods if pod.owned_by(self.job.metadata.uid)]
+
+    @cached_property
+    def input_profile(self) -> NIMProfile | None:
+        """As recorded, else the profile the Job's builder was told to build (DESIGN §4)."""
+        recorded = self.request.status.input_profile
+        if recorded is not None and recorded.name:
+            return recorded
+        profile_id = self.job.builder_env(v.ENV_INPUT_PROFILE) or self.spec.nim_cache.profile
+        known = self.cache.profile(profile_id) if self.cache is not None and profile_id else None
+        return known or (NIMProfile(name=profile_id) if profile_id else None)
+
+    @cached_property
+    def job_facts(self) -> list[Fact]:
+        """What stays True once a Job exists: the profile was selected, the Job created."""
+        profile = self.input_profile.name if self.input_profile else "?"
+        return [
+            profile_found_fact(self.spec.nim_cache.profile, profile),
+            job_created_fact(self.job.metadata.name),
+        ]
+
+    @cached_property
+    def build_over(self) -> Fact:
+        """The pending condition, turned False once the Job has finished."""
+        name = self.job.metadata.name
+        return Fact(v.COND_POD_PENDING, False, v.R_BUILD_FINISHED, f"The Job {name} has finished")
+
+    def following(self, state: str, facts: list[Fact], **fields: Any) -> Outcome:
+        """An outcome of rows 11-15: the Job's facts first, the Job handed back unchanged."""
+        return Outcome(
+            state,
+            [*self.job_facts, *facts],
+            input_profile=self.input_profile,
+            children=[hand_back(self.job.raw)],
+            **fields,
         )
 
-    problem = id_problem(cache)
-    if problem:
-        # The API server (or runAsNonRoot) would refuse the Job; say so now instead.
-        return failed_outcome(v.COND_RECONCILE_FAILED, v.R_INVALID_NIM_CACHE, problem)
-    plan = BuildPlan(spec=spec, meta=meta, cache=cache, profile=profile, settings=settings)
-    try:
-        job = render_job(plan)
-    except ResourceProblem as problem:
-        return failed_outcome(v.COND_RECONCILE_FAILED, v.R_INVALID_RESOURCES, str(problem))
-    facts = [profile_found_fact(wanted, profile.name), job_created_fact(job["metadata"]["name"])]
-    pending = request.status.condition(v.COND_POD_PENDING)
+
+Row = Callable[[Situation], Outcome | None]
+
+
+# --- rows 1-2 ---------------------------------------------------------------------------------
+
+
+def terminal(request: SyncRequest) -> dict[str, Any] | None:
+    """Row 1: the outcome is recorded; never start or keep an unfinished build after it."""
+    if not is_terminal(request):
+        return None
+    kept = [job for job in request.jobs if request.finalizing or job.finished]
+    return _response(request.status.wire(), [hand_back(job.raw) for job in kept], request)
+
+
+def invalid_spec(error: SpecError) -> Outcome:
+    """Row 2: the spec cannot be parsed; the message names every offending field."""
+    return blocked(
+        v.COND_RECONCILE_FAILED,
+        v.R_INVALID_SPEC,
+        "Invalid NIMBuild spec: " + "; ".join(error.problems),
+    )
+
+
+# --- rows 4-10: no Job yet --------------------------------------------------------------------
+
+
+def nimcache_not_found(s: Situation) -> Outcome | None:
+    if s.cache is not None:
+        return None
+    meta = s.request.parent.metadata
+    return blocked(
+        v.COND_NIM_CACHE_NOT_FOUND,
+        v.R_NIM_CACHE_NOT_FOUND,
+        f"NIMCache {s.spec.nim_cache.name} not found in namespace {meta.namespace}",
+        state=v.PENDING,
+    )
+
+
+def nimcache_failed(s: Situation) -> Outcome | None:
+    assert s.cache is not None
+    if s.cache.status.state != "Failed":
+        return None
+    return blocked(
+        v.COND_NIM_CACHE_FAILED,
+        v.R_NIM_CACHE_FAILED,
+        f"NIMCache {s.cache.metadata.name} has failed; the NIMBuild cannot progress",
+    )
+
+
+def nimcache_not_ready(s: Situation) -> Outcome | None:
+    assert s.cache is not None
+    state = s.cache.status.state
+    if state == "Ready":
+        return None
+    return blocked(
+        v.COND_WAIT_FOR_NIM_CACHE,
+        v.R_NIM_CACHE_NOT_READY,
+        f"Waiting for NIMCache {s.cache.metadata.name} to be Ready (state: {state or 'unset'})",
+        state=v.PENDING,
+    )
+
+
+def multiple_buildable_profiles(s: Situation) -> Outcome | None:
+    if s.spec.nim_cache.profile or len(s.buildable) <= 1:
+        return None
+    names = ", ".join(p.name for p in s.buildable)
+    return blocked(
+        v.COND_MULTIPLE_PROFILES,
+        v.R_MULTIPLE_PROFILES,
+        f"Multiple buildable profiles found in NIMCache {s.spec.nim_cache.name} ({names}); "
+        "create a NIMBuild with spec.nimCache.profile set to one of them",
+    )
+
+
+def no_buildable_profile(s: Situation) -> Outcome | None:
+    """The message says why nothing is buildable and what to do (`hooks.unbuildable`)."""
+    if s.profile is not None:
+        return None
+    assert s.cache is not None
+    message = why_nothing_to_build(s.cache, s.spec.nim_cache.profile)
+    return blocked(v.COND_NO_PROFILE, v.R_NO_PROFILE, message)
+
+
+def invalid_nimcache_ids(s: Situation) -> Outcome | None:
+    """The API server (or runAsNonRoot) would refuse the Job; say so now instead."""
+    assert s.cache is not None
+    problem = id_problem(s.cache)
+    if not problem:
+        return None
+    return blocked(v.COND_RECONCILE_FAILED, v.R_INVALID_NIM_CACHE, problem)
+
+
+def invalid_resources(s: Situation) -> Outcome | None:
+    """The GPU rule (`hooks.gpu`) has no plan for this profile and `spec.resources`."""
+    if not isinstance(s.gpu, GpuProblem):
+        return None
+    return blocked(v.COND_RECONCILE_FAILED, v.R_INVALID_RESOURCES, s.gpu.message)
+
+
+def started(s: Situation) -> Outcome:
+    """Render the Job; a platform customizer (settings) gets it before it leaves the hook."""
+    assert s.cache is not None and s.profile is not None and isinstance(s.gpu, GpuPlan)
+    meta = s.request.parent.metadata
+    plan = BuildPlan(
+        spec=s.spec, meta=meta, cache=s.cache, profile=s.profile, settings=s.settings, gpu=s.gpu
+    )
+    job = render_job(plan)
+    if s.settings.job_customizer is not None:
+        context = JobContext(nimbuild=meta, spec=s.spec, nimcache=s.cache, profile=s.profile)
+        job = customize_job(job, context, s.settings.job_customizer)
+    facts = [
+        profile_found_fact(s.spec.nim_cache.profile, s.profile.name),
+        job_created_fact(job["metadata"]["name"]),
+    ]
+    pending = s.request.status.condition(v.COND_POD_PENDING)
     if pending is not None and pending.status == "True":
         # The Job went away mid-build (deleted by a user): the build is not over, so the pending
         # condition stays True rather than flapping False and True again around the new Job.
         again = f"The Job {job['metadata']['name']} was gone before the build ended; created again"
         facts.append(Fact(v.COND_POD_PENDING, True, v.R_POD_PENDING, again))
-    return Outcome(v.STARTED, facts, input_profile=profile, children=[job])
+    return Outcome(v.STARTED, facts, input_profile=s.profile, children=[job])
 
 
-# --- entry point ------------------------------------------------------------------------------
+# --- rows 11-15: follow the Job ---------------------------------------------------------------
+
+
+def job_complete(s: Situation) -> Outcome | None:
+    if not s.job.complete:
+        return None
+    result = read_result(builder_message(_completed_pod(s)))
+    if result is None or "outputProfile" not in result:
+        return None
+    output = NIMProfile.model_validate(result["outputProfile"])
+    manifest = Fact(
+        v.COND_MANIFEST_COMPLETED,
+        True,
+        v.R_OUTPUT_PROFILE_READ,
+        f"Engine built in {result['buildSeconds']:.0f}s into {result['engineDir']}; "
+        f"output profile {output.name}",
+    )
+    return s.following(v.READY, [s.build_over, _job_completed(s), manifest], output_profile=output)
+
+
+def job_complete_unreadable(s: Situation) -> Outcome | None:
+    if not s.job.complete:
+        return None
+    pod = _completed_pod(s)
+    raw = builder_message(pod)
+    where = f"pod {pod.metadata.name}" if pod is not None else "no pod of the Job is left"
+    detail = f": {raw.strip()[:512]}" if raw.strip() else ""
+    unreadable = Fact(
+        v.COND_MANIFEST_COMPLETED,
+        False,
+        v.R_MANIFEST_UNREADABLE,
+        f"The Job {s.job.metadata.name} completed but the engine-builder result ({where}) is "
+        f"missing or unreadable{detail}",
+    )
+    return s.following(v.FAILED, [s.build_over, _job_completed(s), unreadable], blocker=unreadable)
+
+
+def _completed_pod(s: Situation) -> Pod | None:
+    """The pod that speaks for a complete Job: the newest that succeeded, else the newest."""
+    return newest(pod for pod in s.pods if pod.status.phase == "Succeeded") or newest(s.pods)
+
+
+def _job_completed(s: Situation) -> Fact:
+    name = s.job.metadata.name
+    return Fact(v.COND_POD_COMPLETED, True, v.R_JOB_COMPLETE, f"The Job {name} has completed")
+
+
+def job_failed(s: Situation) -> Outcome | None:
+    failure = s.job.failure
+    if failure is None:
+        return None
+    pod = newest(pod for pod in s.pods if pod.status.phase == "Failed") or newest(s.pods)
+    said = f": {failure.message}" if failure.message else ""
+    why = _join(
+        f"The Job {s.job.metadata.name} failed{said}",
+        builder_error(pod) if pod is not None else "",
+        nim_death(pod) if pod is not None else "",
+    )
+    reason, why = copied_reason(failure.reason, v.R_JOB_FAILED, why)
+    completed = Fact(v.COND_POD_COMPLETED, False, reason, why)
+    return s.following(v.FAILED, [s.build_over, completed], blocker=completed)
+
+
+def pod_not_running(s: Situation) -> Outcome | None:
+    pod = newest(s.pods)
+    if pod is None:
+        message = f"Waiting for the Job {s.job.metadata.name} to start its pod"
+        return _in_progress(s, v.R_POD_PENDING, message)
+    if pod.status.phase in ("Failed", "Succeeded", "Running"):
+        return None
+    reason, detail = waiting_reason(pod)
+    message = _join(f"Build pod {pod.metadata.name} is not running yet", detail)
+    return _in_progress(s, reason, message)
+
+
+def job_running(s: Situation) -> Outcome:
+    """The pod runs; or one ended while the Job goes on (it retries, or is not Complete yet)."""
+    pod = newest(s.pods)
+    assert pod is not None  # pod_not_running has matched otherwise
+    name, pod_name = s.job.metadata.name, pod.metadata.name
+    if pod.status.phase == "Failed":
+        return _in_progress(
+            s,
+            v.R_POD_FAILED,
+            _join(
+                f"Build pod {pod_name} failed; the Job {name} may retry",
+                builder_error(pod),
+                nim_death(pod),
+            ),
+        )
+    if pod.status.phase == "Succeeded":
+        message = f"Build pod {pod_name} succeeded; waiting for the Job to complete"
+        return _in_progress(s, v.R_POD_SUCCEEDED, message)
+    message = _join(f"The engine build in pod {pod_name} is in progress", nim_restarts(pod))
+    return _in_progress(s, v.R_POD_RUNNING, message)
+
+
+def _in_progress(s: Situation, reason: str, message: str) -> Outcome:
+    pending = Fact(v.COND_POD_PENDING, True, reason, message)
+    return s.following(v.IN_PROGRESS, [pending], blocker=pending)
+
+
+# --- the table --------------------------------------------------------------------------------
+
+WITHOUT_JOB: tuple[Row, ...] = (
+    nimcache_not_found,
+    nimcache_failed,
+    nimcache_not_ready,
+    multiple_buildable_profiles,
+    no_buildable_profile,
+    invalid_nimcache_ids,
+    invalid_resources,
+    started,
+)
+WITH_JOB: tuple[Row, ...] = (
+    job_complete,
+    job_complete_unreadable,
+    job_failed,
+    pod_not_running,
+    job_running,
+)
+
+
+def choose(request: SyncRequest, settings: Settings) -> Outcome:
+    """Rows 2-15: the first that matches."""
+    try:
+        spec = parse_spec(request.parent.spec)
+    except SpecError as error:
+        return invalid_spec(error)
+    situation = Situation(request, spec, settings)
+    for row in WITH_JOB if request.jobs else WITHOUT_JOB:
+        outcome = row(situation)
+        if outcome is not None:
+            return outcome
+    raise AssertionError("the last row of the decision table always matches")
+
+
+# --- the answer -------------------------------------------------------------------------------
 
 
 def _summary(outcome: Outcome) -> Fact:
@@ -444,27 +567,11 @@ def _summary(outcome: Outcome) -> Fact:
 
 def decide(request: SyncRequest, settings: Settings, now: str) -> dict[str, Any]:
     """The sync response `{status, children}` (plus `finalized` when finalizing)."""
+    unchanged = terminal(request)
+    if unchanged is not None:
+        return unchanged
+    outcome = choose(request, settings)
     meta = request.parent.metadata
-    if is_terminal(request):
-        # The outcome is recorded; never start or keep an unfinished build after it.
-        kept = [job for job in request.jobs if request.finalizing or finished(job)]
-        return _response(request.status.wire(), [hand_back(job.raw) for job in kept], request)
-
-    try:
-        spec = parse_spec(request.parent.spec)
-    except SpecError as error:
-        outcome = failed_outcome(
-            v.COND_RECONCILE_FAILED,
-            v.R_INVALID_SPEC,
-            "Invalid NIMBuild spec: " + "; ".join(error.problems),
-        )
-    else:
-        job = build_job(request)
-        if job is not None:
-            outcome = follow_job(request, spec, job)
-        else:
-            outcome = start_build(request, spec, settings)
-
     facts = [*outcome.facts, _summary(outcome)]
     status: dict[str, Any] = {
         "state": outcome.state,

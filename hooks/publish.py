@@ -43,8 +43,10 @@ from typing import Any
 from pydantic import Field, StrictBool, StrictStr, ValidationError
 
 from hooks import vocabulary as v
-from hooks.model import RequestError, _StrictWire, _Wire, object_map, section
+from hooks.errors import RequestError
+from hooks.request import object_map, section
 from hooks.timestamps import time_key
+from hooks.wire import StrictWire, Wire
 
 NIMBUILDS_RULE_API = "apps.nvidia.com/v1alpha1"
 NIMBUILDS_RESOURCE = "nimbuilds"
@@ -53,7 +55,7 @@ NIMBUILDS_RESOURCE = "nimbuilds"
 # --- the target NIMCache ------------------------------------------------------------------------
 
 
-class _TargetMeta(_StrictWire):
+class _TargetMeta(StrictWire):
     name: StrictStr = Field(min_length=1)
     namespace: StrictStr = Field(min_length=1)
 
@@ -82,43 +84,43 @@ def _request(body: object) -> tuple[Mapping[str, Any], Mapping[str, Any], _Targe
 # --- related NIMBuilds: only the fields read ------------------------------------------------------
 
 
-class _BuildMeta(_StrictWire):
+class _BuildMeta(StrictWire):
     name: StrictStr = ""
     namespace: StrictStr = ""
     creation_timestamp: StrictStr = Field("", alias="creationTimestamp")
 
 
-class _CacheRef(_Wire):
+class _CacheRef(Wire):
     name: StrictStr = ""
 
 
-class _Build(_Wire):
+class _Build(Wire):
     publish_profile: StrictBool = Field(True, alias="publishProfile")
 
 
-class _Spec(_Wire):
+class _Spec(Wire):
     nim_cache: _CacheRef = Field(default_factory=_CacheRef, alias="nimCache")
     build: _Build = Field(default_factory=_Build)
 
 
-class _Profile(_StrictWire):
+class _Profile(StrictWire):
     name: StrictStr = ""
     model: StrictStr = ""
     release: StrictStr = ""
     config: dict[StrictStr, StrictStr] = Field(default_factory=dict)
 
 
-class _InputProfile(_Wire):
+class _InputProfile(Wire):
     name: StrictStr = ""
 
 
-class _Status(_Wire):
+class _Status(Wire):
     state: StrictStr = ""
     input_profile: _InputProfile | None = Field(None, alias="inputProfile")
     output_profile: _Profile | None = Field(None, alias="outputProfile")
 
 
-class _NIMBuild(_Wire):
+class _NIMBuild(Wire):
     metadata: _BuildMeta
     spec: _Spec = Field(default_factory=_Spec)
     status: _Status = Field(default_factory=_Status)

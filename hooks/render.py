@@ -8,7 +8,6 @@ fixed order (defaults first, user entries merged by name; `env` is never sorted 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,10 +15,12 @@ from typing import Any
 import orjson
 
 from hooks import vocabulary as v
-from hooks.model import EnvVar, NIMBuildSpec, NIMCache, NIMProfile, ObjectMeta
+from hooks.gpu import GpuPlan
+from hooks.names import cut_name, job_name
+from hooks.observed import NIMCache, NIMProfile, ObjectMeta
 from hooks.settings import Settings
+from hooks.spec import EnvVar, NIMBuildSpec
 
-GPU = "nvidia.com/gpu"
 BUILDER_RESOURCES = {
     "requests": {"cpu": "50m", "memory": "64Mi"},
     "limits": {"cpu": "500m", "memory": "256Mi"},
@@ -36,82 +37,9 @@ APPLY_ANNOTATIONS = (
 )
 
 
-class ResourceProblem(ValueError):
-    """The GPU rule cannot be met (state Failed, reason InvalidResources)."""
-
-
-def cut_name(text: str, limit: int = v.NAME_LIMIT) -> str:
-    """`text` if it fits, else a prefix plus a stable 8-character hash of the whole text."""
-    if len(text) <= limit:
-        return text
-    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
-    return f"{text[: limit - 9].rstrip('-._')}-{digest}"
-
-
-def job_name(parent_name: str) -> str:
-    """`<nimbuild>-engine-build`, cut to 63 characters with a stable hash suffix when too long."""
-    return cut_name(parent_name + v.JOB_SUFFIX)
-
-
 def model_name(spec: NIMBuildSpec, meta: ObjectMeta) -> str:
     """Upstream `GetModelName`: `spec.modelName`, else the NIMBuild's name."""
     return spec.model_name or meta.name
-
-
-def gpu_count(profile: NIMProfile) -> int | None:
-    """GPUs the profile needs: its `tensorParallelism` or `tp` tag, times `pp` when present."""
-    tp = profile.config.get("tensorParallelism") or profile.config.get("tp")
-    if not tp:
-        return None
-    pp = profile.config.get("pp") or "1"
-    try:
-        count = int(tp) * int(pp)
-        if int(tp) < 1 or int(pp) < 1:
-            raise ValueError
-    except ValueError:
-        raise ResourceProblem(
-            f"profile {profile.name} has tp={tp!r} pp={pp!r}; both must be positive whole numbers"
-        ) from None
-    return count
-
-
-def gpu_resources(spec: NIMBuildSpec, profile: NIMProfile) -> dict[str, dict[str, str]]:
-    """`resources` of the GPU container: the user's, with the GPU rule applied (DESIGN §4)."""
-    requests = {key: str(value) for key, value in spec.resources.requests.items()}
-    limits = {key: str(value) for key, value in spec.resources.limits.items()}
-    count = gpu_count(profile)
-    user_gpu = GPU in requests or GPU in limits
-    if count is not None:
-        if user_gpu:
-            raise ResourceProblem(
-                f"profile {profile.name} sets tensor parallelism ({count} GPUs), but "
-                f"spec.resources also sets {GPU}; leave {GPU} out of spec.resources"
-            )
-        requests[GPU] = limits[GPU] = str(count)
-    elif not user_gpu:
-        raise ResourceProblem(
-            f"profile {profile.name} has no tensorParallelism or tp tag and spec.resources "
-            f"does not request {GPU}; set spec.resources.requests['{GPU}']"
-        )
-    else:
-        # Extended resources need requests == limits; fill in the missing side.
-        requests.setdefault(GPU, limits.get(GPU, ""))
-        limits.setdefault(GPU, requests[GPU])
-        if requests[GPU] != limits[GPU]:
-            raise ResourceProblem(
-                f"spec.resources requests {GPU}={requests[GPU]} but limits {GPU}={limits[GPU]}; "
-                "GPU requests and limits must be equal"
-            )
-    return _resources(requests, limits)
-
-
-def _resources(requests: Mapping[str, str], limits: Mapping[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if limits:
-        out["limits"] = dict(limits)
-    if requests:
-        out["requests"] = dict(requests)
-    return out
 
 
 def merge_env(defaults: Iterable[dict[str, Any]], user: Iterable[EnvVar]) -> list[dict[str, Any]]:
@@ -156,13 +84,15 @@ def builder_timeout(deadline: int) -> int:
 
 @dataclass(frozen=True)
 class BuildPlan:
-    """Everything the Job depends on, resolved once by `decide`."""
+    """Everything the Job depends on, decided once by `decide` (the GPU rule included), so
+    rendering only writes it down and never fails."""
 
     spec: NIMBuildSpec
     meta: ObjectMeta
     cache: NIMCache
     profile: NIMProfile
     settings: Settings
+    gpu: GpuPlan
 
     @property
     def backend(self) -> str:
@@ -192,13 +122,14 @@ def _builder_env(plan: BuildPlan) -> list[dict[str, Any]]:
     if plan.backend == v.BACKEND_TRTLLM:
         tags = plan.profile.config
         limits = plan.spec.build.trtllm
+        parallelism = plan.gpu.parallelism
         env += [
             # The root filesystem is read-only: every cache TensorRT-LLM, torch or Hugging
             # Face keeps under $HOME or $TMPDIR goes to the scratch volume.
             ("HOME", v.SCRATCH_DIR),
             ("XDG_CACHE_HOME", f"{v.SCRATCH_DIR}/cache"),
-            (v.ENV_TP, tags.get("tensorParallelism") or tags.get("tp") or "1"),
-            (v.ENV_PP, tags.get("pp") or "1"),
+            (v.ENV_TP, parallelism.tp),
+            (v.ENV_PP, parallelism.pp),
             (v.ENV_PRECISION, tags.get("precision", "")),
             (v.ENV_MAX_BATCH_SIZE, str(limits.max_batch_size)),
             (v.ENV_MAX_SEQ_LEN, str(limits.max_seq_len)),
@@ -238,10 +169,13 @@ def _nim_container(plan: BuildPlan) -> dict[str, Any]:
     }
     if image.pull_policy:
         container["imagePullPolicy"] = image.pull_policy
-    resources = gpu_resources(plan.spec, plan.profile)
-    if resources:
-        container["resources"] = resources
+    if plan.gpu.resources:
+        container["resources"] = _gpu_resources(plan)
     return container
+
+
+def _gpu_resources(plan: BuildPlan) -> dict[str, Any]:
+    return {key: dict(amounts) for key, amounts in plan.gpu.resources.items()}
 
 
 def _builder_container(plan: BuildPlan) -> dict[str, Any]:
@@ -255,21 +189,25 @@ def _builder_container(plan: BuildPlan) -> dict[str, Any]:
         mounts.append({"name": v.SCRATCH_VOLUME, "mountPath": v.SCRATCH_DIR})
     container: dict[str, Any] = {
         "name": v.BUILDER_CONTAINER,
-        "image": plan.settings.trtllm_image if trtllm else plan.settings.builder_image,
+        "image": plan.settings.trtllm_image
+        if trtllm
+        else plan.settings.builder_image_for(plan.meta.namespace),
         "command": ["python3", "-m", "engine_builder"],
         "env": env,
         "volumeMounts": mounts,
-        "resources": gpu_resources(plan.spec, plan.profile) if trtllm else BUILDER_RESOURCES,
+        "resources": _gpu_resources(plan) if trtllm else BUILDER_RESOURCES,
         "securityContext": {**_CONTAINER_SECURITY, "readOnlyRootFilesystem": True},
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     return container
 
 
-def job_labels(spec: NIMBuildSpec, meta: ObjectMeta) -> dict[str, str]:
-    """`spec.labels` plus ours (ours win: selectors and tools depend on them)."""
+def job_labels(spec: NIMBuildSpec, meta: ObjectMeta, settings: Settings) -> dict[str, str]:
+    """`spec.labels`, then the platform's (NIMBUILD_HOOK_JOB_LABELS), then ours (ours win:
+    selectors and tools depend on them)."""
     return {
         **spec.labels,
+        **settings.job_labels,
         "app.kubernetes.io/name": "nimbuild",
         "app.kubernetes.io/instance": cut_name(meta.name),
         "app.kubernetes.io/component": "engine-build",
@@ -278,10 +216,14 @@ def job_labels(spec: NIMBuildSpec, meta: ObjectMeta) -> dict[str, str]:
 
 
 def render_job(plan: BuildPlan) -> dict[str, Any]:
-    """The desired `batch/v1` Job for this build (raises ResourceProblem on the GPU rule)."""
-    spec, meta, cache = plan.spec, plan.meta, plan.cache
-    labels = job_labels(spec, meta)
-    annotations = {**spec.annotations, "sidecar.istio.io/inject": "false"}
+    """The desired `batch/v1` Job for this build."""
+    spec, meta, cache, settings = plan.spec, plan.meta, plan.cache, plan.settings
+    labels = job_labels(spec, meta, settings)
+    annotations = {
+        **spec.annotations,
+        **settings.job_annotations,
+        "sidecar.istio.io/inject": "false",
+    }
     security: dict[str, Any] = {
         "runAsNonRoot": True,
         "runAsUser": cache.user_id,
@@ -306,14 +248,17 @@ def render_job(plan: BuildPlan) -> dict[str, Any]:
         pod["initContainers"] = [_nim_container(plan)]
     if spec.image.pull_secrets:
         pod["imagePullSecrets"] = [{"name": name} for name in spec.image.pull_secrets]
-    if spec.tolerations:
-        pod["tolerations"] = [
-            t.model_dump(by_alias=True, exclude_none=True) for t in spec.tolerations
-        ]
-    if spec.node_selector:
-        pod["nodeSelector"] = dict(spec.node_selector)
+    own = [t for t in spec.tolerations if t not in settings.tolerations]
+    tolerations = [*settings.tolerations, *own]
+    if tolerations:
+        pod["tolerations"] = [t.wire() for t in tolerations]
+    node_selector = {**settings.node_selector, **spec.node_selector}
+    if node_selector:
+        pod["nodeSelector"] = node_selector
     if cache.spec.runtime_class_name:
         pod["runtimeClassName"] = cache.spec.runtime_class_name
+    if settings.priority_class_name:
+        pod["priorityClassName"] = settings.priority_class_name
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

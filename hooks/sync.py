@@ -4,6 +4,11 @@
 gunicorn serves (`hooks.sync:app`). Every error is a JSON body with the right status code and
 never a 200: Metacontroller deletes any child a 200 answer leaves out, while on a 4xx/5xx it
 keeps children and status as they are and retries.
+
+Every sync writes one JSON log line (logger `nimbuild.sync`) naming the object under `object`
+(`namespace`, `name`, `uid`, as kopf does), with `state`, the Ready `reason`, the HTTP `code`
+and `duration_ms`; a refused or failed one (400, 500) says why and on which object. Request
+bodies, and so the spec's env values, are never logged.
 """
 
 from __future__ import annotations
@@ -26,13 +31,15 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wsgi import get_content_length, get_input_stream
 
 from hooks import core, publish
-from hooks.model import RequestError
-from hooks.settings import Settings
+from hooks.errors import RequestError
+from hooks.extend import CustomizerError
+from hooks.startup import load_settings
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 log = logging.getLogger("nimbuild.hook")
+sync_log = logging.getLogger("nimbuild.sync")
 
 # How much of an oversized body we read and throw away so the client sees our 413 rather
 # than a reset connection; past this we close without reading further.
@@ -184,11 +191,26 @@ def _send(answer: Answer, start_response: StartResponse) -> Iterable[bytes]:
     return [answer.body]
 
 
+def object_ref(body: object) -> dict[str, str]:
+    """`parent.metadata`'s namespace, name and uid, as far as the body has them (for logs)."""
+    parent = body.get("parent") if isinstance(body, Mapping) else None
+    meta = parent.get("metadata") if isinstance(parent, Mapping) else None
+    if not isinstance(meta, Mapping):
+        return {}
+    return {key: meta[key] for key in ("namespace", "name", "uid") if type(meta.get(key)) is str}
+
+
+def _about(body: object, started: float, code: int, **fields: str) -> dict[str, Any]:
+    """The `extra` of a sync's log line: the object it is about, the answer's code, the time."""
+    elapsed = round((time.perf_counter() - started) * 1000, 3)
+    return {"object": object_ref(body), **fields, "code": code, "duration_ms": elapsed}
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the hook app. `test_config` may hold `ENV` (settings source, default os.environ),
     `SETTINGS` (a ready Settings) and `CLOCK` (a callable returning an aware datetime)."""
     config = dict(test_config or {})
-    settings = config.get("SETTINGS") or Settings.from_env(config.get("ENV", os.environ))
+    settings = config.get("SETTINGS") or load_settings(config.get("ENV", os.environ))
     clock: Callable[[], datetime] = config.get("CLOCK") or (lambda: datetime.now(UTC))
     # Process-wide, not a setting: prometheus_client picks file-backed values at import time.
     metrics = Metrics(os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""))
@@ -213,8 +235,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         return None
 
     @app.before_request
-    def start_clock() -> Response | None:
+    def start_timer() -> None:
         g.started = time.perf_counter()
+
+    @app.before_request
+    def require_token() -> Response | None:
         if request.path.strip("/") in HOOKS:
             refused = unauthorized(request.environ)
             if refused is not None:
@@ -229,16 +254,27 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             metrics.answered(hook, response.status_code, time.perf_counter() - started)
         return response
 
-    def decided(body: object) -> dict[str, Any]:
-        result = core.sync(body, settings, clock())
+    def sync(body: object) -> dict[str, Any]:
+        return core.sync(body, settings, clock())
+
+    def count_and_log(body: object, result: dict[str, Any], started: float) -> None:
+        """A sync's decision counted in metrics and written to the log, one line."""
         status = result["status"]
         ready: dict[str, Any] = next(
             (c for c in status.get("conditions", ()) if c.get("type") == "Ready"), {}
         )
-        metrics.decided(str(status.get("state", "")), str(ready.get("reason", "")))
-        return result
+        state, reason = str(status.get("state", "")), str(ready.get("reason", ""))
+        metrics.decided(state, reason)
+        if sync_log.isEnabledFor(logging.INFO):
+            about = _about(body, started, 200, state=state, reason=reason)
+            sync_log.info("sync %s: %s", state, reason, extra=about)
 
-    def answer(environ: WSGIEnvironment, handler: Callable[[object], dict[str, Any]]) -> Answer:
+    def answer(
+        environ: WSGIEnvironment,
+        hook: str,
+        handler: Callable[[object], dict[str, Any]],
+        started: float,
+    ) -> Answer:
         refused = unauthorized(environ)
         if refused is not None:
             return refused
@@ -248,7 +284,21 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         try:
             result = handler(body)
         except RequestError as error:
+            if hook == "sync":
+                sync_log.warning("sync refused: %s", error, extra=_about(body, started, 400))
             return _error(400, str(error))
+        except CustomizerError as error:
+            # The platform's code is wrong, not the request: say why, create no Job, retry.
+            sync_log.error("sync failed: %s", error, extra=_about(body, started, 500))
+            return _error(500, f"job customizer failed: {error}")
+        except Exception as error:
+            # Never a 200 with a partial answer: Metacontroller keeps everything and retries.
+            log.exception(
+                "unexpected error answering POST /%s", hook, extra=_about(body, started, 500)
+            )
+            return _error(500, f"internal error: {type(error).__name__}")
+        if hook == "sync":
+            count_and_log(body, result, started)
         return _json(result)
 
     def published(body: object) -> dict[str, Any]:
@@ -267,7 +317,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # docs/performance.md). Every other method and path goes to the Flask app below.
     # /nimcache/*: the NIMCache DecoratorController (DESIGN §9), same contract, its own core.
     handlers: dict[str, Callable[[object], dict[str, Any]]] = {
-        "sync": decided,
+        "sync": sync,
         "customize": core.customize,
         "nimcache/sync": published,
         "nimcache/customize": publish.customize,
@@ -282,7 +332,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         started = time.perf_counter()
         hook, handler = route
         try:
-            result = answer(environ, handler)
+            result = answer(environ, hook, handler, started)
         except HTTPException as error:
             result = _http_error(error)
         except Exception as error:
@@ -297,7 +347,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     def hook_view() -> Response:
         # Registered so that routing knows the hook paths (other methods get 405 with Allow);
         # a POST is answered by `hook_paths` before Flask sees it.
-        return answer(request.environ, hooks[request.path][1]).response()
+        hook, handler = hooks[request.path]
+        return answer(request.environ, hook, handler, g.started).response()
 
     for path in hooks:
         app.add_url_rule(path, endpoint=path, view_func=hook_view, methods=["POST"])

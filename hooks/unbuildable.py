@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-from hooks.model import NIMCache, NIMProfile
+from hooks.observed import NIMCache, NIMProfile
 
 LIST_LIMIT: Final = 5
 NO_PROFILE_TYPES: Final = ("native", "model-free")

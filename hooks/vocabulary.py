@@ -88,6 +88,14 @@ MODEL_STORE: Final = "/model-store"
 SCRATCH_DIR: Final = "/scratch"
 NIM_PORT: Final = 8000
 JOB_SUFFIX: Final = "-engine-build"
+# Job labels the hook sets itself (selectors and tools depend on them; settings cannot override).
+JOB_LABEL_KEYS: Final = (
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/managed-by",
+    BUILD_POD_LABEL,
+)
 NAME_LIMIT: Final = 63
 
 # --- the engine-builder env contract (DESIGN §6); engine_builder reads the same names -------

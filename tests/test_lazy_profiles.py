@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from hooks.model import NIMCache, NIMProfile, Profiles, _NIMCacheStatus
+from hooks.observed import NIMCache, NIMProfile, Profiles, _NIMCacheStatus
 
 
 class EagerStatus(BaseModel):

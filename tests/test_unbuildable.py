@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from hooks.model import NIMProfile
+from hooks.observed import NIMProfile
 from hooks.unbuildable import describe, kind
 
 

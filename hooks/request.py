@@ -1,0 +1,114 @@
+"""A Metacontroller v2 sync or customize request, decoded into the views the decision reads.
+
+`parse_sync_request` raises `RequestError` (HTTP 400) only for what makes the body not a
+Metacontroller request; the parent's `spec` is kept raw here and parsed by the decision table,
+so an invalid spec becomes status (Failed, InvalidSpec) rather than a refused request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from hooks import vocabulary as v
+from hooks.errors import RequestError, describe_errors
+from hooks.observed import Job, NIMCache, ObjectMeta, ObservedStatus, Pod, parse_status
+from hooks.wire import Wire
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class Parent(Wire):
+    metadata: ObjectMeta
+    spec: Any = None
+    status: Any = None
+
+
+class SyncRequest(BaseModel):
+    """What `decide` needs, decoded; the spec is parsed later so its errors become status."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    parent: Parent
+    status: ObservedStatus
+    jobs: tuple[Job, ...]
+    nimcaches: tuple[NIMCache, ...]
+    pods: tuple[Pod, ...]
+    finalizing: bool = False
+
+
+def object_map(container: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]:
+    """The objects of `children[key]` / `related[key]`; a missing map counts as empty."""
+    group = container.get(key)
+    if group is None:
+        return []
+    if not isinstance(group, Mapping):
+        raise RequestError(f"{where}[{key!r}] must be an object keyed by namespace/name")
+    objects = []
+    for name in sorted(group):
+        item = group[name]
+        if not isinstance(item, Mapping):
+            raise RequestError(f"{where}[{key!r}][{name!r}] must be an object")
+        if "metadata" not in item:
+            # The v2 key is `namespace/name` (or `name`): enough to know the object by.
+            namespace, _, short = name.rpartition("/")
+            item = {**item, "metadata": {"name": short, "namespace": namespace}}
+        objects.append(item)
+    return objects
+
+
+def section(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    section = body.get(key)
+    if section is None:
+        return {}
+    if not isinstance(section, Mapping):
+        raise RequestError(f"{key} must be an object")
+    return section
+
+
+def _validate(model: type[_M], raw: Mapping[str, Any], where: str) -> _M:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        raise RequestError("; ".join(describe_errors(error, where))) from None
+
+
+def parse_parent(body: Mapping[str, Any]) -> Parent:
+    """`parent` of a sync or customize request; 400 when it is not an object with metadata."""
+    raw = body.get("parent")
+    if not isinstance(raw, Mapping):
+        raise RequestError("request has no 'parent' object")
+    return _validate(Parent, raw, "parent")
+
+
+def parse_sync_request(body: Mapping[str, Any]) -> SyncRequest:
+    """A decoded JSON body → SyncRequest, or RequestError naming what is malformed."""
+    parent = parse_parent(body)
+    children = section(body, "children")
+    related = section(body, "related")
+    jobs = tuple(_job(raw) for raw in object_map(children, v.JOB_KEY, "children"))
+    nimcaches = tuple(
+        _validate(NIMCache, raw, "related.NIMCache")
+        for raw in object_map(related, v.NIMCACHE_KEY, "related")
+    )
+    pods = tuple(
+        _validate(Pod, raw, "related.Pod") for raw in object_map(related, v.POD_KEY, "related")
+    )
+    finalizing = body.get("finalizing", False)
+    if not isinstance(finalizing, bool):
+        raise RequestError("finalizing must be a boolean")
+    return SyncRequest(
+        parent=parent,
+        status=parse_status(parent.status),
+        jobs=jobs,
+        nimcaches=nimcaches,
+        pods=pods,
+        finalizing=finalizing,
+    )
+
+
+def _job(raw: Mapping[str, Any]) -> Job:
+    job = _validate(Job, raw, "children.Job")
+    return job.model_copy(update={"raw": dict(raw)})
