@@ -207,6 +207,22 @@ def test_no_secret_reaches_the_logs(secured: HookServer) -> None:
     assert "Authorization" not in log and "Bearer" not in log
 
 
+def test_gunicorn_writes_one_json_line_per_sync_naming_the_object(secured: HookServer) -> None:
+    world = secret_world()
+    uid = world["parent"]["metadata"]["uid"]
+    before = len(secured.log().splitlines())
+    assert call(secured, "POST", "/sync", world, f"Bearer {TOKEN}")[0] == 200
+    entries = [json.loads(line) for line in secured.log().splitlines()[before:] if line[:1] == "{"]
+    [entry] = [e for e in entries if e.get("logger") == "nimbuild.sync"]
+    assert entry["object"] == {"namespace": "default", "name": "test-nimbuild", "uid": uid}
+    assert (entry["state"], entry["reason"], entry["code"]) == (
+        "Started",
+        "EngineBuildJobCreated",
+        200,
+    )
+    assert entry["duration_ms"] > 0
+
+
 def test_the_rendered_job_references_the_ngc_secret_and_holds_no_value(client: Any) -> None:
     world = secret_world()
     world["parent"]["spec"].pop("env")
