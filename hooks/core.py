@@ -1,7 +1,10 @@
 """The hook's pure entry points: a decoded request in, a response (plain data) out.
 
 `sync` and `customize` take the JSON body as decoded by the web layer and raise
-`RequestError` for a malformed request; they never do I/O, read the clock or log.
+`RequestError` for a malformed request; they never do I/O, read the clock or log. `sync` calls
+the platform's Job customizer when the settings carry one, and raises `CustomizerError`
+(`hooks.extend`) when it fails; the web layer answers that with 500. The `nimbuild` CLI calls
+the same two functions.
 """
 
 from __future__ import annotations

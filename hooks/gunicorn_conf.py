@@ -14,6 +14,7 @@ under /tmp when the environment does not name one) and a scrape adds up every wo
 import glob
 import os
 import shutil
+import sys
 import tempfile
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8080')}"
@@ -55,8 +56,18 @@ _created: list[str] = []  # a folder made here is removed again when gunicorn ex
 
 
 def on_starting(server: object) -> None:
-    """Before any worker starts (and imports prometheus_client): an empty metrics folder,
-    so values of an earlier run never add to this one's."""
+    """Before any worker starts: the hook settings checked once, in the master (a malformed
+    NIMBUILD_HOOK_* value stops gunicorn with one log line naming the variable, instead of a
+    worker traceback and a restart loop); then, before any worker imports prometheus_client,
+    an empty metrics folder, so values of an earlier run never add to this one's."""
+    from hooks.settings import SettingsError
+    from hooks.startup import load_settings
+
+    try:
+        load_settings(os.environ)
+    except SettingsError as error:
+        server.log.error("invalid hook settings: %s", error)  # type: ignore[attr-defined]
+        sys.exit(1)
     if workers <= 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
