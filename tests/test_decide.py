@@ -1,3 +1,31 @@
+"""hooks.decide as a reader meets it: the module docstring lists the rows in the order the
+code tries them, and the file defines them in that order, so "where is state X decided?" has
+one answer. (The behaviour of each row is in test_decision_table.py and the fixtures.)"""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+from hooks import decide
+
+
+def test_the_docstring_lists_the_rows_in_the_order_the_table_tries_them() -> None:
+    doc = decide.__doc__ or ""
+    listed = re.findall(r"^\d+\. `(\w+)`", doc, re.MULTILINE)
+    listed += [name for name in re.findall(r"then `(\w+)`", doc)]
+    order = {name: doc.index(f"`{name}`") for name in listed}
+    rows = [row.__name__ for row in (*decide.WITHOUT_JOB, *decide.WITH_JOB)]
+    assert set(rows) <= set(order), set(rows) - set(order)
+    assert sorted(rows, key=order.__getitem__) == rows
+
+
+def test_the_rows_are_defined_in_the_table_order() -> None:
+    rows = [decide.terminal, decide.invalid_spec, *decide.WITHOUT_JOB, *decide.WITH_JOB]
+    lines = [inspect.getsourcelines(row)[1] for row in rows]
+    assert lines == sorted(lines)
+
+
 def test_job_deleted_mid_build_keeps_the_pending_condition_true() -> None:
     """Seen on the real control plane (make e2e): a Job deleted while its pod ran used to turn
     NIM_BUILD_ENGINE_BUILD_POD_PENDING False ("Resolved") for one sync, then True again around
