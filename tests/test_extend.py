@@ -275,3 +275,67 @@ def log_stream() -> Iterator[io.StringIO]:
         yield stream
     finally:
         logger.removeHandler(handler)
+
+
+# --- the nimbuild CLI renders as the hook does ------------------------------------------------
+
+
+@pytest.fixture
+def customizer_module(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    (tmp_path / "cli_platform.py").write_text(
+        "def annotate(job, context):\n"
+        "    job['metadata']['annotations']['example.com/profile'] = context.profile.name\n"
+        "    return job\n\n\n"
+        "def privileged(job, context):\n"
+        "    job['spec']['template']['spec']['hostPID'] = True\n"
+        "    return job\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "cli_platform"
+    import sys
+
+    sys.modules.pop("cli_platform", None)
+
+
+def _cli_render(tmp_path: Any, capsys: pytest.CaptureFixture[str], *extra: str) -> Any:
+    import yaml
+
+    from hooks.cli import main
+
+    body = new_job_request()
+    (tmp_path / "nimbuild.yaml").write_text(yaml.safe_dump(body["parent"]))
+    [cache] = body["related"][v.NIMCACHE_KEY].values()
+    (tmp_path / "nimcache.yaml").write_text(yaml.safe_dump(cache))
+    code = main(
+        [
+            "render",
+            "-f",
+            str(tmp_path / "nimbuild.yaml"),
+            "--nimcache",
+            str(tmp_path / "nimcache.yaml"),
+            "--no-env",
+            *extra,
+        ]
+    )
+    out, err = capsys.readouterr()
+    return code, list(yaml.safe_load_all(out)) if code == 0 else out, err
+
+
+def test_nimbuild_render_calls_the_customizer_as_the_hook_does(
+    customizer_module: str, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setting = f"NIMBUILD_HOOK_JOB_CUSTOMIZER={customizer_module}:annotate"
+    code, documents, err = _cli_render(tmp_path, capsys, "--set", setting)
+    assert (code, err) == (0, "")
+    job = documents[1]
+    assert job["metadata"]["annotations"]["example.com/profile"] == "buildable-profile"
+
+
+def test_nimbuild_render_with_a_rule_breaking_customizer_is_one_line_and_exit_2(
+    customizer_module: str, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setting = f"NIMBUILD_HOOK_JOB_CUSTOMIZER={customizer_module}:privileged"
+    code, out, err = _cli_render(tmp_path, capsys, "--set", setting)
+    assert code == 2 and out == ""
+    assert "nimbuild.yaml" in err and "spec.hostPID is true" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -20,7 +20,9 @@ Settings are the hook's: `NIMBUILD_HOOK_*` variables from the environment, read 
 reads them (`Settings.from_env`), so a render with the deployment's variables answers as that
 deployment would; `--set NAME=VALUE` adds or overrides one, `--builder-image` and
 `--trtllm-image` are short for the two images, `--no-env` ignores the environment (the hook's
-defaults). The token settings are never read: they do not change an answer.
+defaults). The token settings are never read: they do not change an answer. A Job customizer
+(`NIMBUILD_HOOK_JOB_CUSTOMIZER`) is imported and called as the hook does; one that fails is
+an error naming the file (exit 2), as the hook answers 500.
 
 Files: `-` is standard input; a file may hold several documents and `kind: List`s; each option
 takes the objects of its kind (see `hooks.cli.documents`). `render` and `fixture` take exactly
@@ -31,8 +33,9 @@ used (missing file, bad YAML, wrong kind, bad option): one line on stderr naming
 line, never a traceback.
 
 It uses only the core's entry point `hooks.core.sync` (a request it refuses raises a
-ValueError, the hook's 400) and `hooks.settings.Settings.from_env`, so it sits beside the web
-layer (`hooks.sync`) and changes nothing inside the hook.
+ValueError, the hook's 400), `hooks.settings.Settings.from_env` and the customizer import of
+`hooks.startup`, so it sits beside the web layer (`hooks.sync`) and changes nothing inside the
+hook.
 """
 
 from __future__ import annotations
@@ -63,7 +66,9 @@ from hooks.cli.documents import (
     load,
     pick,
 )
+from hooks.extend import CustomizerError
 from hooks.settings import Settings
+from hooks.startup import CUSTOMIZER, import_customizer
 
 CONTROLLER = {
     "apiVersion": "metacontroller.k8s.io/v1alpha1",
@@ -184,7 +189,12 @@ def hook_settings(args: argparse.Namespace) -> Settings:
     for name in IGNORED_SETTINGS:
         env.pop(name, None)
     try:
-        return Settings.from_env(env)
+        # The Job customizer is resolved as the hook resolves it (hooks.startup), so a render
+        # with the deployment's variables answers as that deployment would.
+        reference = env.get(CUSTOMIZER, "").strip()
+        return Settings.from_env(
+            env, job_customizer=import_customizer(reference) if reference else None
+        )
     except ValueError as error:
         raise InputError(f"hook settings: {error}") from None
 
@@ -195,6 +205,8 @@ def answer(args: argparse.Namespace, request: dict[str, Any], now: datetime) -> 
     settings = hook_settings(args)
     try:
         return core.sync(copy.deepcopy(request), settings, now)
+    except CustomizerError as error:  # the hook answers 500: no Job from a broken customizer
+        raise InputError(f"{args.file}: {error}") from None
     except ValueError as error:
         files = ", ".join(dict.fromkeys([args.file, *args.nimcache, *args.job, *args.pod]))
         raise InputError(f"{files}: the hook refuses this request (HTTP 400): {error}") from None
