@@ -31,8 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from hooks import vocabulary as v
 from hooks.conditions import Fact, copied_reason, render_conditions, safe_reason
@@ -209,6 +208,22 @@ def job_created_fact(name: str) -> Fact:
 
 # --- the situation the rows read --------------------------------------------------------------
 
+_T = TypeVar("_T")
+
+
+class lazy(Generic[_T]):
+    """`functools.cached_property` without its lock (Python 3.11 takes one on every first
+    read, a measurable share of a sync): a Situation lives in one call, on one thread."""
+
+    def __init__(self, compute: Callable[[Any], _T]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    def __get__(self, situation: Any, owner: type | None = None) -> _T:
+        value = situation.__dict__[self.name] = self.compute(situation)
+        return value
+
 
 @dataclass
 class Situation:
@@ -219,15 +234,15 @@ class Situation:
     spec: NIMBuildSpec
     settings: Settings
 
-    @cached_property
+    @lazy
     def cache(self) -> NIMCache | None:
         return find_cache(self.request, self.spec.nim_cache.name)
 
-    @cached_property
+    @lazy
     def buildable(self) -> list[NIMProfile]:
         return self.cache.status.profiles.buildable() if self.cache else []
 
-    @cached_property
+    @lazy
     def profile(self) -> NIMProfile | None:
         """The profile to build: the named one if buildable, else the only buildable one."""
         wanted = self.spec.nim_cache.profile
@@ -235,25 +250,25 @@ class Situation:
             return next((p for p in self.buildable if p.name == wanted), None)
         return self.buildable[0] if len(self.buildable) == 1 else None
 
-    @cached_property
+    @lazy
     def gpu(self) -> GpuPlan | GpuProblem:
         assert self.profile is not None  # rows 7-8 have matched otherwise
         return gpu_plan(self.spec.resources, self.profile)
 
     # --- with a Job ---
 
-    @cached_property
+    @lazy
     def job(self) -> Job:
         job = build_job(self.request)
         assert job is not None  # only rows 11-15 ask
         return job
 
-    @cached_property
+    @lazy
     def pods(self) -> list[Pod]:
         """The pods of this Job (not of an older one with the same label)."""
         return [pod for pod in self.request.pods if pod.owned_by(self.job.metadata.uid)]
 
-    @cached_property
+    @lazy
     def input_profile(self) -> NIMProfile | None:
         """As recorded, else the profile the Job's builder was told to build (DESIGN §4)."""
         recorded = self.request.status.input_profile
@@ -263,7 +278,7 @@ class Situation:
         known = self.cache.profile(profile_id) if self.cache is not None and profile_id else None
         return known or (NIMProfile(name=profile_id) if profile_id else None)
 
-    @cached_property
+    @lazy
     def job_facts(self) -> list[Fact]:
         """What stays True once a Job exists: the profile was selected, the Job created."""
         profile = self.input_profile.name if self.input_profile else "?"
@@ -272,7 +287,7 @@ class Situation:
             job_created_fact(self.job.metadata.name),
         ]
 
-    @cached_property
+    @lazy
     def build_over(self) -> Fact:
         """The pending condition, turned False once the Job has finished."""
         name = self.job.metadata.name
