@@ -1,18 +1,20 @@
-"""Shared fixtures: an app built from a test config, its client, and a clean environment."""
+"""Shared fixtures for every folder under tests/: an app built from a test config, its client,
+and a clean environment.
+
+The helpers beside this file (builders.py, crd_schema.py, restricted.py, kustomize_render.py,
+make_fixtures.py, make_nimcache_fixtures.py, standins/, e2e/) import by their plain names from
+any folder: pyproject's `pythonpath = ["tests"]` puts this folder on sys.path.
+"""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 from hooks.settings import Settings
 from hooks.sync import create_app
@@ -47,7 +49,7 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-# --- hypothesis profiles (tests/test_properties.py) -------------------------------------------
+# --- hypothesis profiles (tests/decisions/test_sync_properties.py and others) -------------------
 from hypothesis import HealthCheck  # noqa: E402
 from hypothesis import settings as hypothesis_settings  # noqa: E402
 

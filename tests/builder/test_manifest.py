@@ -13,14 +13,10 @@ is refused, not overwritten.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from standins import nim_server
 
 from engine_builder.manifest import (

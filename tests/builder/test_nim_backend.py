@@ -25,9 +25,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from standins import harness, nim_server
 
 from engine_builder import nim

@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from standins import harness
 
 from engine_builder import nim
 from engine_builder.procwatch import ProcInfo, candidates, describe
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

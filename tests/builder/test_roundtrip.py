@@ -19,17 +19,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import builders
 import pytest
+from flask.testing import FlaskClient
+from standins import fake_bin, harness, nim_server
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-builders = pytest.importorskip("builders", reason="tests/builders.py (the hook's request builders)")
-pytest.importorskip("hooks.sync", reason="the hook app is not there yet")
-
-from flask.testing import FlaskClient  # noqa: E402
-from standins import fake_bin, harness, nim_server  # noqa: E402
-
-from engine_builder import tiny_llama  # noqa: E402
+from engine_builder import tiny_llama
 
 pytestmark = pytest.mark.slow
 

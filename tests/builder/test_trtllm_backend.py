@@ -24,15 +24,14 @@ from typing import Any
 
 import pytest
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from standins import fake_bin, harness, nim_server
 
 from engine_builder import tiny_llama
 from engine_builder.gpu import GpuInfo
 from engine_builder.manifest import find_profile, parse_manifest
 from engine_builder.plan import PlanError, make_plan, profile_id
+
+pytestmark = pytest.mark.slow
 
 H100 = GpuInfo(0, "NVIDIA H100 80GB HBM3", (9, 0), "0x233010DE")
 A100 = GpuInfo(0, "NVIDIA A100-SXM4-80GB", (8, 0), "0x20B210DE")

@@ -28,6 +28,9 @@ from engine_builder.result import (
     success_result,
     tag_text,
 )
+from hooks import vocabulary
+
+pytestmark = pytest.mark.slow
 
 # --- settings ---------------------------------------------------------------------------------
 
@@ -75,7 +78,6 @@ def test_model_name_cannot_escape_local_cache(name: str) -> None:
 
 
 def test_env_names_match_the_hook_vocabulary() -> None:
-    vocabulary = pytest.importorskip("hooks.vocabulary")
     hook_names = {k: v for k, v in vars(vocabulary).items() if k.startswith("ENV_")}
     assert hook_names, "hooks.vocabulary defines no ENV_* names"
     for key, value in hook_names.items():

@@ -29,7 +29,7 @@ from flask.testing import FlaskClient
 
 from hooks.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 NIMBUILDS = sorted(EXAMPLES.glob("nimbuild-*.yaml"))
 SYNC = ROOT / "tests" / "fixtures" / "sync"

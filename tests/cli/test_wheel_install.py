@@ -27,7 +27,7 @@ from hooks.settings import Settings
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-01-01T12:00:00Z"
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-FIXTURES = Path(__file__).parent / "fixtures" / "sync"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "sync"
 T, F = "True", "False"
 
 # fixture: (state, condition type, its status, its reason, Jobs returned)

@@ -38,7 +38,7 @@ from make_nimcache_fixtures import (
     nimcache_target,
     ready_nimbuild,
 )
-from test_http import error_of
+from web.test_http import error_of
 
 from hooks import publish
 from hooks.settings import Settings

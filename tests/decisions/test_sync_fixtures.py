@@ -20,7 +20,7 @@ from restricted import violations
 
 from hooks import vocabulary as v
 
-FIXTURES = Path(__file__).parent / "fixtures" / "sync"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "sync"
 CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "request.json").exists())
 REASON = re.compile(v.REASON_PATTERN)
 CREATES_JOB = [

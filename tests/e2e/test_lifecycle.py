@@ -29,6 +29,8 @@ from e2e.fake_cluster import FakeCluster, transition_problems
 from e2e.server import FaultProxy, HookServer
 from engine_builder.result import OutputProfile, error_result, success_result
 
+pytestmark = pytest.mark.slow
+
 UNSCHEDULABLE = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
 
 

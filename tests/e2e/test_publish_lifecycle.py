@@ -28,6 +28,8 @@ from e2e.nimcache_decorator import DecoratedCluster, nimservice_gpus
 from e2e.server import HookServer
 from e2e.test_lifecycle import create_world, result_for, run_build, settle
 
+pytestmark = pytest.mark.slow
+
 CACHE = "test-nimcache"
 CACHED = [buildable(tp="1")]  # what the caching Job's manifest lists
 

@@ -30,7 +30,7 @@ import yaml
 
 from hooks import vocabulary as v
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 UPSTREAM_OBJECTS = FIXTURES / "upstream_nimbuilds"
 SYNC_EXPECTED = sorted((FIXTURES / "sync").glob("*/expected.json"))
 

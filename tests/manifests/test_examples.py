@@ -15,7 +15,7 @@ from builders import buildable, request
 from flask.testing import FlaskClient
 from restricted import violations
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NIMBUILDS = sorted(EXAMPLES.glob("nimbuild-*.yaml"))
 
 

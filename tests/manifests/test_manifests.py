@@ -36,6 +36,8 @@ import pytest
 import yaml
 from restricted import violations
 
+pytestmark = pytest.mark.slow
+
 ROOT = cs.ROOT
 KUBE_VERSIONS = ("1.29", "1.37")
 MANIFEST_DIRS = ("crds", "metacontroller", "examples")

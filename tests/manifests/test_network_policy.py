@@ -34,6 +34,8 @@ import kustomize_render
 import pytest
 import yaml
 
+pytestmark = pytest.mark.slow
+
 ROOT = cs.ROOT
 DOCS = ROOT / "docs" / "install.md"
 COMPONENT = ROOT / "metacontroller" / "components" / "network-policy"

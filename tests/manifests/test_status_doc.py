@@ -23,7 +23,7 @@ import yaml
 
 from hooks import vocabulary as v
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGE = (ROOT / "docs" / "status.md").read_text()
 README = (ROOT / "README.md").read_text()
 FIXTURES = ROOT / "tests" / "fixtures" / "sync"

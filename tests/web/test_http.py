@@ -114,7 +114,7 @@ def test_a_value_with_a_trailing_newline_is_invalid_spec(
     assert response.get_json()["children"] == []
 
 
-FIXTURES = Path(__file__).parent / "fixtures" / "sync"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "sync"
 
 
 @pytest.mark.parametrize(

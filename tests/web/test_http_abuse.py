@@ -33,8 +33,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+pytestmark = pytest.mark.slow
+
 LIMIT = 16 * 1024 * 1024  # the default NIMBUILD_HOOK_MAX_BODY_BYTES
-OPENAPI = Path(__file__).resolve().parents[1] / "docs" / "openapi.yaml"
+OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 
 
 @pytest.fixture(scope="module")

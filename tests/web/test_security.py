@@ -32,6 +32,8 @@ import hooks.sync
 from hooks.settings import Settings
 from hooks.sync import create_app
 
+pytestmark = pytest.mark.slow
+
 TOKEN = "tok-3b9f1c7e5a2d4e6f8a0b1c2d3e4f5a6b"  # what Metacontroller's Secret holds
 NGC_SECRET = "ngc-secret-name-7f3a"  # a Secret *name*: it may appear in the Job, never a value
 SECRET_VALUES = ["nvapi-SECRETVALUE-0123456789", "hf_SECRETVALUE_abcdef"]

@@ -15,6 +15,8 @@ import pytest
 from builders import nimbuild
 from e2e.server import HOST, HookServer
 
+pytestmark = pytest.mark.slow
+
 THREADS = 2
 
 
