@@ -11,17 +11,25 @@ Grid (one line per case):
   PID namespace), bad settings, an unwritable result file.
 * the waiting loop on a fake clock: poll starts at most 2 s apart with a probe that uses its
   whole timeout, at most one "still waiting" line per 30 s, a crash noticed within a slice.
+* faults a review found, each pinned against the real program (once
+  tests/test_engine_builder_review.py): a server that answers one byte at a time cannot hold
+  the builder past its timeout, nor one probe past its budget; a named NIM pid that does not
+  exist is a crash, not a wait; a real child of the builder's turns zombie, then counts as gone.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +37,7 @@ from standins import harness, nim_server
 
 from engine_builder import nim
 from engine_builder.errors import BuildError
+from engine_builder.procwatch import ProcessWatch, parse_stat
 from engine_builder.result import MAX_RESULT_BYTES
 from engine_builder.settings import parse_settings
 
@@ -395,3 +404,105 @@ def test_console_script_is_the_same_program() -> None:
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
     assert done.returncode == 0
     assert "NIMBUILD_MODEL_NAME" in done.stdout
+
+
+# --- faults a review found ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dripping_server() -> Iterator[str]:
+    """A server that accepts and sends `HTTP/1.1 503 …` one byte every 0.2 s, forever."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def drip(conn: socket.socket) -> None:
+        with conn:
+            for byte in b"HTTP/1.1 503 Service Unavailable\r\n" * 100:
+                if stop.wait(0.2):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=drip, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    listener.close()
+
+
+def env_for(tmp_path: Path, url: str, **extra: str) -> dict[str, str]:
+    store = tmp_path / "model-store"
+    store.mkdir(exist_ok=True)
+    return builder_env(store, tmp_path / "result.json", url, **extra)
+
+
+def test_a_slowly_answering_server_cannot_hold_the_builder_past_its_timeout(
+    tmp_path: Path, dripping_server: str
+) -> None:
+    env = env_for(tmp_path, dripping_server, NIMBUILD_TIMEOUT_SECONDS="3")
+    env["NIMBUILD_NIM_PID"] = str(os.getpid())  # alive for the whole run
+    started = time.monotonic()
+    outcome = harness.run_builder(env, timeout=30)
+    elapsed = time.monotonic() - started
+    assert outcome.returncode == 1, outcome.stderr
+    assert "was not ready within 3 s" in outcome.result["error"]
+    assert elapsed < 10, f"took {elapsed:.1f} s for a 3 s timeout"
+
+
+def test_one_probe_is_bounded_by_its_budget(dripping_server: str) -> None:
+    started = time.monotonic()
+    ready, seen = nim.probe_ready(dripping_server, 0.5)
+    assert (ready, seen) == (False, "no answer (timed out)")
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_named_nim_pid_that_does_not_exist_is_a_crash_at_once(tmp_path: Path) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{unused.getsockname()[1]}"  # nothing listens
+    env = env_for(tmp_path, url, NIMBUILD_TIMEOUT_SECONDS="60", NIMBUILD_NIM_PID="4194000")
+    started = time.monotonic()
+    outcome = harness.run_builder(env, timeout=30)
+    assert outcome.returncode == 1, outcome.stderr
+    assert "exited before it was ready" in outcome.result["error"]
+    assert "4194000" in outcome.result["error"]
+    assert time.monotonic() - started < 10
+
+
+def test_polls_are_well_inside_the_two_second_rule() -> None:
+    interval = nim.FIRST_INTERVAL
+    for _ in range(50):
+        interval = nim.next_interval(interval)
+    assert interval <= nim.MAX_INTERVAL < 2.0
+    assert nim.PROBE_TIMEOUT < nim.MAX_INTERVAL
+
+
+def test_a_real_child_turns_zombie_then_gone() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.2)"])
+    try:
+        watch = ProcessWatch(child.pid)
+        assert watch.check() == "alive"
+        deadline = time.monotonic() + 30
+        while watch.check() == "alive":  # not reaped yet: it becomes a zombie
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert watch.check() == "gone"
+        with open(f"/proc/{child.pid}/stat") as handle:
+            assert parse_stat(handle.read()).state == "Z"
+    finally:
+        child.wait()
+    assert watch.check() == "gone"
