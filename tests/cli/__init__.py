@@ -1,0 +1,2 @@
+"""The `nimbuild` console script (DESIGN §10): render, fixture and validate, in-process and
+from an installed wheel."""

@@ -1,9 +1,16 @@
-"""The 22 upstream NIM Operator NIMBuild test cases
-(`internal/controller/nimbuild_controller_test.go`, reference §8), re-expressed for our
-Job and the Metacontroller v2 request.
+"""Drop-in compatibility with the NIM Operator's NIMBuild (DESIGN §1): what its own controller
+tests promise a user, our hook does too.
 
-Each case keeps the upstream sentence as its id. Where we deliberately differ from upstream
-the docstring of the case says so (see README, compatibility table).
+These are the 22 upstream NIM Operator NIMBuild test cases
+(`internal/controller/nimbuild_controller_test.go`, reference §8; this module was
+tests/test_upstream.py), re-expressed for our Job and the Metacontroller v2 request: the
+decisions (NIMCache missing or Failed, one, several or no buildable profiles, the pod
+running, failed, done) and the Job (the build pod, its default and merged env, LoRA).
+
+Each case keeps the upstream number and sentence in its name (`test_01_…` to
+`test_20_to_22_…`; `pytest tests/decisions/test_drop_in_compatibility.py --collect-only` lists
+them in order). Where we deliberately differ from upstream the docstring of the case says so (see
+README, compatibility table).
 """
 
 from __future__ import annotations
