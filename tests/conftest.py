@@ -6,9 +6,9 @@ make_fixtures.py, make_nimcache_fixtures.py, standins/, e2e/) import by their pl
 any folder: pyproject's `pythonpath = ["tests"]` puts this folder on sys.path.
 
 Layout rules (README, Development): a test module lives in the folder of its subject, not at
-the top; a module that can start a server or a subprocess (it imports one of
-`SERVERS_AND_SUBPROCESSES`) is marked `slow` as a whole (`pytestmark = pytest.mark.slow`), so
-`pytest -m "not slow"` stays a quick loop; the project's own modules are imported, never
+the top; a module that can start a server or a subprocess, or runs hypothesis properties (it
+imports one of `SLOW_IMPORTS`), is marked `slow` as a whole (`pytestmark = pytest.mark.slow`),
+so `pytest -m "not slow"` stays a quick loop; the project's own modules are imported, never
 `importorskip`-ed (a missing one is an error, not a skip).
 """
 
@@ -28,8 +28,9 @@ from hooks.settings import Settings
 from hooks.sync import create_app
 
 TESTS = Path(__file__).parent
-# What starts a server or a subprocess: the stdlib ways and our harnesses around them.
-SERVERS_AND_SUBPROCESSES = frozenset(
+# What starts a server or a subprocess (the stdlib ways and our harnesses around them), and
+# hypothesis' `given` (hundreds of generated examples per property, seconds per module).
+SLOW_IMPORTS = frozenset(
     {
         "subprocess",
         "socket",
@@ -43,6 +44,7 @@ SERVERS_AND_SUBPROCESSES = frozenset(
         "standins.harness",
         "standins.fake_bin",
         "kustomize_render",
+        "hypothesis.given",
     }
 )
 OWN_PACKAGES = frozenset(
@@ -114,7 +116,7 @@ def layout_problems(path: Path) -> list[str]:
         for name in skipped
         if name.split(".")[0] in OWN_PACKAGES
     ]
-    starts = sorted(imported & SERVERS_AND_SUBPROCESSES)
+    starts = sorted(imported & SLOW_IMPORTS)
     if starts and not slow:
         problems.append(f"{where}: imports {', '.join(starts)} but is not marked slow")
     return problems

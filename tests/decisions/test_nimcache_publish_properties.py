@@ -19,6 +19,7 @@ from typing import Any
 
 import crd_schema as cs
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from make_nimcache_fixtures import (
@@ -31,6 +32,8 @@ from make_nimcache_fixtures import (
 )
 
 from hooks import publish
+
+pytestmark = pytest.mark.slow
 
 UPSTREAM_STATUS = cs.validator(
     cs.strict(cs.openapi_schema(cs.UPSTREAM_NIMCACHE_CRD)["properties"]["status"])

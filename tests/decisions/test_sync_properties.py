@@ -32,6 +32,7 @@ from typing import Any
 import kubernetes_validate
 import kubernetes_validate.utils
 import orjson
+import pytest
 from builders import as_observed_job
 from crd_schema import errors, status_validator
 from hypothesis import event, given
@@ -42,6 +43,8 @@ from engine_builder.result import OutputProfile, error_result, success_result
 from hooks import vocabulary as v
 from hooks.settings import Settings
 from hooks.sync import create_app
+
+pytestmark = pytest.mark.slow
 
 # kubernetes-validate parses its JSON schema files on every call (~8 ms of 13); they never
 # change during a run, so parse each once. Same schemas, same verdicts, a third of the time.
