@@ -185,6 +185,8 @@ def test_no_secret_reaches_the_logs(secured: HookServer) -> None:
     for secret in [TOKEN, *SECRET_VALUES]:  # ...and nothing secret with them
         assert secret not in log
     assert "Authorization" not in log and "Bearer" not in log
+
+
 def test_gunicorn_writes_one_json_line_per_sync_naming_the_object(secured: HookServer) -> None:
     world = secret_world()
     uid = world["parent"]["metadata"]["uid"]

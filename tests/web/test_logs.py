@@ -25,7 +25,7 @@ from hooks.jsonlog import JsonFormatter
 from hooks.settings import Settings
 from hooks.sync import create_app
 
-FIXTURES = Path(__file__).parent / "fixtures" / "sync"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "sync"
 CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "request.json").exists())
 SECRET = "nvapi-LOGGED-NEVER-0123456789"
 
