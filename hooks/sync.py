@@ -363,7 +363,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.get("/metrics")
     def prometheus() -> Response:
-        return Response(generate_latest(metrics.exposed), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(metrics.exposed), content_type=CONTENT_TYPE_LATEST)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

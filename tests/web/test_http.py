@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from builders import UID, nimbuild, nimcache, request
 from flask.testing import FlaskClient
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from hooks.settings import Settings
 from hooks.startup import load_settings
@@ -288,6 +289,13 @@ def test_token_is_read_from_a_mounted_file(tmp_path: Any) -> None:
 def test_health_and_readiness(client: FlaskClient) -> None:
     assert client.get("/healthz").get_json() == {"status": "ok"}
     assert client.get("/readyz").get_json() == {"status": "ready"}
+
+
+def test_metrics_content_type_is_prometheus_text_once(client: FlaskClient) -> None:
+    """Prometheus 3 refuses a Content-Type it cannot parse: the charset must appear once."""
+    response = client.get("/metrics")
+    assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST
+    assert response.headers["Content-Type"].count("charset") == 1
 
 
 def test_metrics_count_requests_and_decisions(client: FlaskClient) -> None:
