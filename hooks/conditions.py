@@ -64,7 +64,7 @@ def render_conditions(
     if unordered:
         raise ValueError(f"condition types not in CONDITION_ORDER: {sorted(unordered)}")
     for old in prior.conditions:
-        if old.type in decided or old.type not in v.CONDITION_ORDER or old.type == v.COND_READY:
+        if old.type in decided or old.type not in _ORDERED or old.type == v.COND_READY:
             continue
         if old.status == "True":
             message = f"{v.NO_LONGER_TRUE}{old.message}"

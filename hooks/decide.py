@@ -269,6 +269,18 @@ class Situation:
         return [pod for pod in self.request.pods if pod.owned_by(self.job.metadata.uid)]
 
     @lazy
+    def newest_pod(self) -> Pod | None:
+        """The pod that speaks for the build (DESIGN §4: newest by creation time, then name)."""
+        return newest(self.pods)
+
+    @lazy
+    def completed_pod(self) -> Pod | None:
+        """The pod that speaks for a complete Job: the newest that succeeded, else the newest."""
+        return newest(pod for pod in self.pods if pod.status.phase == "Succeeded") or (
+            self.newest_pod
+        )
+
+    @lazy
     def input_profile(self) -> NIMProfile | None:
         """As recorded, else the profile the Job's builder was told to build (DESIGN §4)."""
         recorded = self.request.status.input_profile
@@ -433,7 +445,7 @@ def started(s: Situation) -> Outcome:
 def job_complete(s: Situation) -> Outcome | None:
     if not s.job.complete:
         return None
-    result = read_result(builder_message(_completed_pod(s)))
+    result = read_result(builder_message(s.completed_pod))
     if result is None or "outputProfile" not in result:
         return None
     output = NIMProfile.model_validate(result["outputProfile"])
@@ -450,7 +462,7 @@ def job_complete(s: Situation) -> Outcome | None:
 def job_complete_unreadable(s: Situation) -> Outcome | None:
     if not s.job.complete:
         return None
-    pod = _completed_pod(s)
+    pod = s.completed_pod
     raw = builder_message(pod)
     where = f"pod {pod.metadata.name}" if pod is not None else "no pod of the Job is left"
     detail = f": {raw.strip()[:512]}" if raw.strip() else ""
@@ -464,11 +476,6 @@ def job_complete_unreadable(s: Situation) -> Outcome | None:
     return s.following(v.FAILED, [s.build_over, _job_completed(s), unreadable], blocker=unreadable)
 
 
-def _completed_pod(s: Situation) -> Pod | None:
-    """The pod that speaks for a complete Job: the newest that succeeded, else the newest."""
-    return newest(pod for pod in s.pods if pod.status.phase == "Succeeded") or newest(s.pods)
-
-
 def _job_completed(s: Situation) -> Fact:
     name = s.job.metadata.name
     return Fact(v.COND_POD_COMPLETED, True, v.R_JOB_COMPLETE, f"The Job {name} has completed")
@@ -478,7 +485,7 @@ def job_failed(s: Situation) -> Outcome | None:
     failure = s.job.failure
     if failure is None:
         return None
-    pod = newest(pod for pod in s.pods if pod.status.phase == "Failed") or newest(s.pods)
+    pod = newest(pod for pod in s.pods if pod.status.phase == "Failed") or s.newest_pod
     said = f": {failure.message}" if failure.message else ""
     why = _join(
         f"The Job {s.job.metadata.name} failed{said}",
@@ -491,7 +498,7 @@ def job_failed(s: Situation) -> Outcome | None:
 
 
 def pod_not_running(s: Situation) -> Outcome | None:
-    pod = newest(s.pods)
+    pod = s.newest_pod
     if pod is None:
         message = f"Waiting for the Job {s.job.metadata.name} to start its pod"
         return _in_progress(s, v.R_POD_PENDING, message)
@@ -504,7 +511,7 @@ def pod_not_running(s: Situation) -> Outcome | None:
 
 def job_running(s: Situation) -> Outcome:
     """The pod runs; or one ended while the Job goes on (it retries, or is not Complete yet)."""
-    pod = newest(s.pods)
+    pod = s.newest_pod
     assert pod is not None  # pod_not_running has matched otherwise
     name, pod_name = s.job.metadata.name, pod.metadata.name
     if pod.status.phase == "Failed":

@@ -28,9 +28,9 @@ Files: `-` is standard input; a file may hold several documents and `kind: List`
 takes the objects of its kind (see `hooks.cli.documents`). `render` and `fixture` take exactly
 one NIMBuild; `validate` checks every NIMBuild in the file.
 
-Exit codes: 0 done (for `validate`: no errors), 1 `validate` found errors, 2 the input cannot be
-used (missing file, bad YAML, wrong kind, bad option): one line on stderr naming the file and
-line, never a traceback.
+Exit codes (DESIGN §10): 0 done (for `validate`: no errors); 2 on any error: `validate` found
+errors, or the input cannot be used (missing file, bad YAML, wrong kind, bad option: one line on
+stderr naming the file and line, never a traceback).
 
 It uses only the core's entry point `hooks.core.sync` (a request it refuses raises a
 ValueError, the hook's 400), `hooks.settings.Settings.from_env` and the customizer import of
@@ -54,6 +54,7 @@ from typing import Any, NoReturn
 import yaml
 
 from hooks import core
+from hooks import vocabulary as v
 from hooks.cli import documents
 from hooks.cli.documents import (
     JOB,
@@ -75,9 +76,6 @@ CONTROLLER = {
     "kind": "CompositeController",
     "metadata": {"name": "nimbuild-controller"},
 }
-JOB_KEY = "Job.batch/v1"
-NIMCACHE_KEY = "NIMCache.apps.nvidia.com/v1alpha1"
-POD_KEY = "Pod.v1"
 # Settings that do not change an answer; never read (the token file is a secret).
 IGNORED_SETTINGS = ("NIMBUILD_HOOK_AUTH_TOKEN", "NIMBUILD_HOOK_AUTH_TOKEN_FILE")
 UID_NAMESPACE = uuid.UUID("6f0b7c52-3f7e-4e38-9d3a-6e1b0c0d5a11")  # nimbuild CLI placeholders
@@ -94,11 +92,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 # --- the request ------------------------------------------------------------------------------
-
-
-def timestamp(moment: datetime) -> str:
-    """RFC 3339 in UTC with second precision, as `metav1.Time` serializes."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_now(text: str | None) -> datetime:
@@ -128,7 +121,7 @@ def parent_object(document: Document, namespace: str, now: datetime) -> dict[str
     meta = parent["metadata"]
     meta.setdefault("uid", str(uuid.uuid5(UID_NAMESPACE, f"{meta['namespace']}/{meta['name']}")))
     meta.setdefault("generation", 1)
-    meta.setdefault("creationTimestamp", timestamp(now))
+    meta.setdefault("creationTimestamp", core.timestamp(now))
     return parent
 
 
@@ -164,10 +157,10 @@ def sync_request(args: argparse.Namespace, now: datetime) -> dict[str, Any]:
     return {
         "controller": CONTROLLER,
         "parent": parent,
-        "children": {JOB_KEY: _keyed(_picked(args.job, JOB), namespace)},
+        "children": {v.JOB_KEY: _keyed(_picked(args.job, JOB), namespace)},
         "related": {
-            NIMCACHE_KEY: _keyed(_picked(args.nimcache, NIMCACHE), namespace),
-            POD_KEY: _keyed(_picked(args.pod, POD), namespace),
+            v.NIMCACHE_KEY: _keyed(_picked(args.nimcache, NIMCACHE), namespace),
+            v.POD_KEY: _keyed(_picked(args.pod, POD), namespace),
         },
         "finalizing": args.finalizing,
     }
@@ -234,7 +227,7 @@ def render(args: argparse.Namespace) -> int:
     result = answer(args, request, now)
     meta = request["parent"]["metadata"]
     header = [f"# NIMBuild {meta['namespace']}/{meta['name']}: the status the hook answers"]
-    header.append(f"# at {timestamp(now)}")
+    header.append(f"# at {core.timestamp(now)}")
     if "resyncAfterSeconds" in result:
         header.append(f"# resyncAfterSeconds: {result['resyncAfterSeconds']}")
     if "finalized" in result:
@@ -283,7 +276,7 @@ def fixture(args: argparse.Namespace) -> int:
     except OSError as error:
         raise InputError(f"{args.out}: {error.strerror or error}") from None
     written = "request.json" + (" and expected.json" if expected is not None else "")
-    clock = f" (answered at {timestamp(now)}: call hooks.core.sync with that time)"
+    clock = f" (answered at {core.timestamp(now)}: call hooks.core.sync with that time)"
     print(f"wrote {written} to {folder}{clock if expected is not None else ''}", file=sys.stderr)
     return EXIT_OK
 

@@ -27,6 +27,7 @@ from builders import buildable, request
 from conftest import CLOCK, TEST_SETTINGS
 from flask.testing import FlaskClient
 
+from hooks import vocabulary as v
 from hooks.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +38,7 @@ NOW = "2026-01-01T12:00:00Z"
 assert CLOCK.isoformat().replace("+00:00", "Z") == NOW
 # The options that make the CLI's settings equal the tests' TEST_SETTINGS.
 AS_TESTS = ["--now", NOW, "--no-env", "--builder-image", TEST_SETTINGS.builder_image]
-JOB_KEY, NIMCACHE_KEY, POD_KEY = "Job.batch/v1", "NIMCache.apps.nvidia.com/v1alpha1", "Pod.v1"
+JOB_KEY, NIMCACHE_KEY, POD_KEY = v.JOB_KEY, v.NIMCACHE_KEY, v.POD_KEY
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
