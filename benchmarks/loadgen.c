@@ -6,9 +6,10 @@
  * the server under test. Here each connection is one thread blocked in send()/recv() on a
  * pre-built request, so the client costs a couple of system calls per request.
  *
- * usage: loadgen HOST PORT SECONDS CONNECTIONS REQUEST_FILE
+ * usage: loadgen HOST PORT SECONDS CONNECTIONS REQUEST_FILE [TIMEOUT_SECONDS]
  *   REQUEST_FILE holds one complete request (headers and body), sent as is, again and again,
- *   on keep-alive connections.
+ *   on keep-alive connections. With TIMEOUT_SECONDS, a request not answered within that time
+ *   counts as an error and its connection is replaced (`run.py --only stall`).
  * output (stdout): "requests <n> seconds <s> errors <e>" then one latency in microseconds a line.
  */
 #define _GNU_SOURCE
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +31,7 @@ static int port;
 static double seconds;
 static char *request;
 static size_t request_len;
+static struct timeval timeout; /* zero: wait as long as it takes */
 
 struct worker {
     pthread_t thread;
@@ -48,6 +51,8 @@ static int connect_to(void) {
     if (fd < 0) return -1;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
     inet_pton(AF_INET, host, &addr.sin_addr);
     if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
@@ -116,9 +121,15 @@ static void *run(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 6) {
-        fprintf(stderr, "usage: %s HOST PORT SECONDS CONNECTIONS REQUEST_FILE\n", argv[0]);
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: %s HOST PORT SECONDS CONNECTIONS REQUEST_FILE [TIMEOUT_SECONDS]\n",
+                argv[0]);
         return 2;
+    }
+    if (argc == 7) {
+        double t = atof(argv[6]);
+        timeout.tv_sec = (time_t)t;
+        timeout.tv_usec = (suseconds_t)((t - (double)timeout.tv_sec) * 1e6);
     }
     host = argv[1];
     port = atoi(argv[2]);

@@ -285,24 +285,30 @@ class Loader:
         """Requests per second and sorted latencies in ms."""
         if self.binary is None:
             return python_load(port, body, connections, seconds)
+        count, elapsed, errors, latencies = self.load(port, body, connections, seconds)
+        if errors:
+            raise RuntimeError(f"{errors} failed requests on port {port}")
+        return count / elapsed, latencies
+
+    def load(
+        self, port: int, body: bytes, connections: int, seconds: float, timeout: float = 0.0
+    ) -> tuple[int, float, int, list[float]]:
+        """Answered requests, elapsed seconds, requests without a 200 (with `timeout`: not
+        answered within it, the connection then replaced) and sorted latencies in ms."""
+        assert self.binary is not None
         head = (
             f"POST /sync HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode()
         req = self.workdir / f"request-{port}-{len(body)}"
         req.write_bytes(head + body)
-        out = subprocess.run(
-            [str(self.binary), "127.0.0.1", str(port), str(seconds), str(connections), str(req)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.split("\n")
-        fields = out[0].split()
+        command = [str(self.binary), "127.0.0.1", str(port), str(seconds), str(connections)]
+        command += [str(req), *([str(timeout)] if timeout else [])]
+        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        lines = out.split("\n")
+        fields = lines[0].split()
         count, elapsed, errors = int(fields[1]), float(fields[3]), int(fields[5])
-        if errors:
-            raise RuntimeError(f"{errors} failed requests on port {port}")
-        latencies = sorted(int(x) / 1000 for x in out[1:] if x)
-        return count / elapsed, latencies
+        return count, elapsed, errors, sorted(int(x) / 1000 for x in lines[1:] if x)
 
 
 def python_load(port: int, body: bytes, clients: int, seconds: float) -> tuple[float, list[float]]:
@@ -422,6 +428,49 @@ def bench_sweep(loader: Loader, seconds: float, connections: int, rounds: int) -
             f"{setting[0]:>8}{setting[1]:>8}{each:>24}{pct(lat, 0.5):>8.2f}{pct(lat, 0.99):>8.2f}"
             f"  {sizes}"
         )
+
+
+# --- stalled clients --------------------------------------------------------------------------
+
+STALLS = {
+    "none": b"",
+    "idle connection": None,  # connected, sends nothing
+    "stalled headers": b"POST /sync HTTP/1.1\r\nHost: 127.0.0.1\r\n",  # never finished
+}
+
+
+def bench_stall(loader: Loader, seconds: float, connections: int) -> None:
+    """What one misbehaving client costs everyone else, by threads per worker: a connection
+    that sends nothing, or stops in the middle of its headers (gunicorn reads the headers
+    itself, before the app's body timeout applies). Each request waits at most 1 s; one not
+    answered by then counts as lost and its connection is replaced."""
+    if loader.binary is None:
+        print("(no C compiler: the stalled-client measure needs the C load generator)")
+        return
+    body = orjson.dumps(following(40))
+    print(
+        f"\n== stalled clients: hook alone, 40 profiles, {connections} connections, "
+        f"{seconds:g} s each, one other client misbehaving; a request not answered within 1 s "
+        f"is lost =="
+    )
+    head = f"{'workers x threads':<19}{'other client':<18}{'answered/s':>11}{'lost':>6}"
+    print(f"{head}{'p99 ms':>8}")
+    for threads in (1, 2, 4):
+        env = {"WEB_CONCURRENCY": "2", "GUNICORN_THREADS": str(threads)}
+        with served(HOOK, env) as (port, _pid):
+            loader.load(port, body, connections, 1.0, timeout=1.0)  # warm-up
+            for label, opening in STALLS.items():
+                with ExitStack() as stack:
+                    if opening != b"":
+                        sock = stack.enter_context(socket.create_connection(("127.0.0.1", port)))
+                        if opening:
+                            sock.sendall(opening)
+                        time.sleep(0.2)  # accepted and handed to a thread before the load
+                    count, elapsed, lost, lat = loader.load(
+                        port, body, connections, seconds, timeout=1.0
+                    )
+                p99 = f"{pct(lat, 0.99):>8.2f}" if lat else f"{'-':>8}"
+                print(f"{f'2 x {threads}':<19}{label:<18}{count / elapsed:>11.0f}{lost:>6}{p99}")
 
 
 # --- instructions (callgrind) -----------------------------------------------------------------
@@ -544,7 +593,7 @@ def bench_profile(seconds: float) -> None:
         profile_top(wsgi_call(floor_app, raw), None, seconds, f"floor WSGI /sync, {n} profiles")
 
 
-MEASURES = ("pure", "publish", "http", "profile", "sweep", "instructions")
+MEASURES = ("pure", "publish", "http", "profile", "sweep", "instructions", "stall")
 
 
 def main() -> None:
@@ -557,7 +606,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="gunicorn threads (default: shipped)")
     parser.add_argument(
         "--only",
-        choices=("pure", "publish", "http", "profile", "sweep", "instructions"),
+        choices=MEASURES,
         action="append",
     )
     args = parser.parse_args()
@@ -582,6 +631,8 @@ def main() -> None:
             bench_http(loader, seconds, args.connections, args.rounds, env)
         if "sweep" in only:
             bench_sweep(loader, seconds, args.connections, args.rounds)
+        if "stall" in only:
+            bench_stall(loader, seconds, args.connections)
 
 
 if __name__ == "__main__":
