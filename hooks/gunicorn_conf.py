@@ -1,9 +1,10 @@
 """gunicorn settings for the hook (`gunicorn -c python:hooks.gunicorn_conf hooks.sync:app`).
 
 Two gthread workers of 4 threads, chosen by measurement for the hook's 2-core pod
-(docs/performance.md, `benchmarks/run.py --only sweep`): one worker per core, since one Python
-process runs on one core at a time, and a few threads each, so a slow client or a large body
-never holds a whole worker. Metacontroller runs several workers per controller, so the hook
+(docs/performance.md, `benchmarks/run.py --only sweep` and `--only stall`): one worker per core,
+since one Python process runs on one core at a time, and a few threads each, so a slow client or
+a large body never holds a whole worker. The worker is gunicorn's gthread with two changes
+(hooks/gunicorn_worker.py): silent connections hold no thread, stalled headers time out. Metacontroller runs several workers per controller, so the hook
 must answer concurrently.
 
 With more than one worker, `/metrics` is served in prometheus_client's multiprocess mode:
@@ -18,7 +19,7 @@ import sys
 import tempfile
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8080')}"
-worker_class = "gthread"
+worker_class = "hooks.gunicorn_worker.ThreadWorker"  # gthread, no thread held by a silent client
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = 30  # Metacontroller's hook timeout is 10 s by default

@@ -1,7 +1,9 @@
-"""Clients that start a request and never finish its body (gunicorn's threaded worker has no
-read timeout of its own): the hook gives each body `NIMBUILD_HOOK_BODY_TIMEOUT_SECONDS` of
-silence, answers 408 and frees the thread, so more stalled clients than threads cannot stop
-it from answering Metacontroller."""
+"""Clients that connect and stay silent, or stop in the middle of their headers or body
+(gunicorn's threaded worker has no read timeout of its own): silent connections wait in the
+worker's poller without a thread (hooks/gunicorn_worker.py), headers and body each get
+`NIMBUILD_HOOK_BODY_TIMEOUT_SECONDS` of silence (then the connection is closed, or for a body
+answered 408), so more stalled clients than threads cannot stop the hook from answering
+Metacontroller."""
 
 from __future__ import annotations
 
@@ -70,6 +72,49 @@ def test_stalled_bodies_get_408_and_free_their_threads(server: HookServer) -> No
     finally:
         for sock in stuck:
             sock.close()
+
+
+def customize_takes(port: int) -> float:
+    """Seconds until POST /customize is answered (200) on a new connection."""
+    started = time.monotonic()
+    conn = http.client.HTTPConnection(HOST, port, timeout=10)
+    conn.request("POST", "/customize", json.dumps({"parent": nimbuild()}))
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    assert response.status == 200
+    return time.monotonic() - started
+
+
+def test_silent_connections_hold_no_thread(server: HookServer) -> None:
+    # gthread as shipped by gunicorn gives each new connection a thread that waits up to 5 s
+    # for a first byte: with more silent clients than threads, a request waited for them.
+    silent = [socket.create_connection((HOST, server.port)) for _ in range(THREADS + 2)]
+    try:
+        time.sleep(0.3)  # accepted before the request below
+        assert customize_takes(server.port) < 2
+    finally:
+        for sock in silent:
+            sock.close()
+
+
+def test_stalled_headers_are_dropped_and_free_their_threads(server: HookServer) -> None:
+    stuck = [socket.create_connection((HOST, server.port), timeout=10) for _ in range(THREADS + 2)]
+    try:
+        for sock in stuck:
+            sock.sendall(b"POST /sync HTTP/1.1\r\nHost: x\r\n")  # and no more
+        time.sleep(0.3)
+        # Served once the stalled headers timed out (1 s here), not when their clients hang up.
+        assert customize_takes(server.port) < 8
+        for sock in stuck:
+            assert sock.recv(4096) == b""  # closed without an answer: there is no request yet
+    finally:
+        for sock in stuck:
+            sock.close()
+    # A client gone quiet is no server error: no ERROR line, no traceback in the log.
+    errors = [line for line in server.log().splitlines() if '"level":"ERROR"' in line]
+    assert errors == [], errors[:2]
+    assert "Traceback" not in server.log()
 
 
 def test_a_body_that_arrives_in_time_is_read(server: HookServer) -> None:
