@@ -4,8 +4,8 @@ Two gthread workers of 4 threads, chosen by measurement for the hook's 2-core po
 (docs/performance.md, `benchmarks/run.py --only sweep` and `--only stall`): one worker per core,
 since one Python process runs on one core at a time, and a few threads each, so a slow client or
 a large body never holds a whole worker. The worker is gunicorn's gthread with two changes
-(hooks/gunicorn_worker.py): silent connections hold no thread, stalled headers time out. Metacontroller runs several workers per controller, so the hook
-must answer concurrently.
+(hooks/gunicorn_worker.py): silent connections hold no thread, stalled headers time out.
+Metacontroller runs several workers per controller, so the hook must answer concurrently.
 
 With more than one worker, `/metrics` is served in prometheus_client's multiprocess mode:
 each worker writes its values under PROMETHEUS_MULTIPROC_DIR (set here to a fresh folder
