@@ -117,7 +117,11 @@ def detect_format(data: Any) -> Format:
 
 def parse_manifest(text: str) -> Manifest:
     """Manifest text in any of the four shapes → Manifest (profiles in file order)."""
-    data = load_yaml(text)
+    return _manifest(load_yaml(text))
+
+
+def _manifest(data: Any) -> Manifest:
+    """Loaded manifest data in any of the four shapes → Manifest (profiles in file order)."""
     fmt = detect_format(data)
     profiles: list[ManifestProfile] = []
     if fmt == "v1":
@@ -280,14 +284,14 @@ def with_profile(
 ) -> str:
     """Manifest text with a profile added, in the file's own shape (v1 when there is no file).
 
-    The file is read (`parse_manifest`) first, so one in no known shape, or a wrapped one with
-    a duplicate id, is refused rather than overwritten. Profiles with the same
+    The file is read (as `parse_manifest` reads it) first, so one in no known shape, or a
+    wrapped one with a duplicate id, is refused rather than overwritten. Profiles with the same
     `tags.model_name` are removed first: their engine folder is the one we just replaced, so
     they would point at files that no longer exist. A wrapped manifest keeps `model_profile`
     and its other keys; the new entry is the `{id: ...}` form with its own `model`.
     """
     data = load_yaml(text) if text and text.strip() else None
-    fmt: Format = "v1" if data is None else parse_manifest(text or "").format
+    fmt: Format = "v1" if data is None else _manifest(data).format
     model_name = tags.get("model_name")
 
     def keep(entry: Any) -> bool:
