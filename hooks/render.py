@@ -208,10 +208,10 @@ def job_labels(spec: NIMBuildSpec, meta: ObjectMeta, settings: Settings) -> dict
     return {
         **spec.labels,
         **settings.job_labels,
-        "app.kubernetes.io/name": "nimbuild",
-        "app.kubernetes.io/instance": cut_name(meta.name),
-        "app.kubernetes.io/component": "engine-build",
-        "app.kubernetes.io/managed-by": v.MANAGED_BY,
+        v.LABEL_NAME: "nimbuild",
+        v.LABEL_INSTANCE: cut_name(meta.name),
+        v.LABEL_COMPONENT: "engine-build",
+        v.LABEL_MANAGED_BY: v.MANAGED_BY,
     }
 
 

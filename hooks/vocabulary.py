@@ -89,12 +89,16 @@ SCRATCH_DIR: Final = "/scratch"
 NIM_PORT: Final = 8000
 JOB_SUFFIX: Final = "-engine-build"
 # Job labels the hook sets itself (selectors and tools depend on them; settings cannot override).
+LABEL_NAME: Final = "app.kubernetes.io/name"
+LABEL_INSTANCE: Final = "app.kubernetes.io/instance"
+LABEL_COMPONENT: Final = "app.kubernetes.io/component"
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
 JOB_LABEL_KEYS: Final = (
-    "app.kubernetes.io/name",
-    "app.kubernetes.io/instance",
-    "app.kubernetes.io/component",
-    "app.kubernetes.io/managed-by",
-    BUILD_POD_LABEL,
+    LABEL_NAME,
+    LABEL_INSTANCE,
+    LABEL_COMPONENT,
+    LABEL_MANAGED_BY,
+    BUILD_POD_LABEL,  # on the pod template only
 )
 NAME_LIMIT: Final = 63
 

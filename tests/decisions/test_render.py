@@ -27,3 +27,21 @@ def test_handed_back_job_loses_server_fields_and_keeps_ours(client: object) -> N
     )
     assert back["spec"]["template"]["spec"] == desired["spec"]["template"]["spec"]
     assert "metacontroller.k8s.io/last-applied-configuration" not in back["metadata"]["annotations"]
+
+
+def test_the_labels_the_hook_sets_itself_are_the_vocabularys_job_label_keys(
+    client: object,
+) -> None:
+    """Without spec or platform labels, the Job and its pod template carry exactly the keys
+    `v.JOB_LABEL_KEYS` lists (the ones NIMBUILD_HOOK_JOB_LABELS may not set): the two cannot
+    drift apart."""
+    from flask.testing import FlaskClient
+
+    assert isinstance(client, FlaskClient)
+    body = request(nimbuild(), caches=[nimcache(profiles=[buildable(tp="1")])])
+    (job,) = client.post("/sync", json=body).get_json()["children"]
+    job_keys = set(job["metadata"]["labels"])
+    pod_keys = set(job["spec"]["template"]["metadata"]["labels"])
+    assert pod_keys == set(v.JOB_LABEL_KEYS)
+    assert job_keys == set(v.JOB_LABEL_KEYS) - {v.BUILD_POD_LABEL}
+    assert job["metadata"]["labels"][v.LABEL_MANAGED_BY] == v.MANAGED_BY
