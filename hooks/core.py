@@ -49,7 +49,7 @@ def customize(body: object) -> dict[str, Any]:
     return {
         "relatedResources": [
             {
-                "apiVersion": "apps.nvidia.com/v1alpha1",
+                "apiVersion": v.NIM_API_VERSION,
                 "resource": "nimcaches",
                 "namespace": meta.namespace,
                 "names": [cache_name if isinstance(cache_name, str) else ""],

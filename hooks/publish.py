@@ -48,7 +48,6 @@ from hooks.request import object_map, section
 from hooks.timestamps import time_key
 from hooks.wire import StrictWire, Wire
 
-NIMBUILDS_RULE_API = "apps.nvidia.com/v1alpha1"
 NIMBUILDS_RESOURCE = "nimbuilds"
 
 
@@ -239,7 +238,7 @@ def customize(body: object) -> dict[str, Any]:
     return {
         "relatedResources": [
             {
-                "apiVersion": NIMBUILDS_RULE_API,
+                "apiVersion": v.NIM_API_VERSION,
                 "resource": NIMBUILDS_RESOURCE,
                 "namespace": cache.namespace,
             }

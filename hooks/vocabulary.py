@@ -7,11 +7,14 @@ so they match the CRD pattern `^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$`.
 
 from typing import Final
 
+# The NIM Operator's API group and version: NIMBuild's and NIMCache's apiVersion.
+NIM_API_VERSION: Final = "apps.nvidia.com/v1alpha1"
+
 # --- Metacontroller v2 map keys -------------------------------------------------------------
 JOB_KEY: Final = "Job.batch/v1"
-NIMCACHE_KEY: Final = "NIMCache.apps.nvidia.com/v1alpha1"
+NIMCACHE_KEY: Final = f"NIMCache.{NIM_API_VERSION}"
 POD_KEY: Final = "Pod.v1"
-NIMBUILD_KEY: Final = "NIMBuild.apps.nvidia.com/v1alpha1"  # related, of the NIMCache decorator
+NIMBUILD_KEY: Final = f"NIMBuild.{NIM_API_VERSION}"  # related, of the NIMCache decorator
 
 # --- status.state ---------------------------------------------------------------------------
 PENDING: Final = "Pending"  # waiting on the NIMCache

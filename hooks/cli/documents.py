@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from hooks import vocabulary as v
+
 
 class InputError(Exception):
     """A file cannot be used: missing, not YAML, the wrong kind. One line, names the file."""
@@ -210,8 +212,8 @@ class Kind:
     api_version: str
 
 
-NIMBUILD = Kind("NIMBuild", "apps.nvidia.com/v1alpha1")
-NIMCACHE = Kind("NIMCache", "apps.nvidia.com/v1alpha1")
+NIMBUILD = Kind("NIMBuild", v.NIM_API_VERSION)
+NIMCACHE = Kind("NIMCache", v.NIM_API_VERSION)
 JOB = Kind("Job", "batch/v1")
 POD = Kind("Pod", "v1")
 
