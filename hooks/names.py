@@ -13,8 +13,11 @@ from collections.abc import Mapping
 
 from hooks import vocabulary as v
 
-LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# The patterns as text, for schemas that spell them out (`nimbuild validate`'s ObjectMeta).
+DNS_LABEL_PATTERN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"  # RFC 1123 label, without its length
+LABEL_NAME_PATTERN = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"  # a label name or value
+LABEL_NAME = re.compile(rf"^{LABEL_NAME_PATTERN}$")
+DNS_SUBDOMAIN = re.compile(rf"^{DNS_LABEL_PATTERN}(\.{DNS_LABEL_PATTERN})*$")
 
 
 def check_qualified_name(key: str) -> None:

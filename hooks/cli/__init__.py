@@ -17,10 +17,10 @@ placeholder derived from namespace and name), `generation` 1 and `creationTimest
 clock). The clock is `--now` (RFC 3339), default the current time.
 
 Settings are the hook's: `NIMBUILD_HOOK_*` variables from the environment, read as the hook
-reads them (`Settings.from_env`), so a render with the deployment's variables answers as that
-deployment would; `--set NAME=VALUE` adds or overrides one, `--builder-image` and
-`--trtllm-image` are short for the two images, `--no-env` ignores the environment (the hook's
-defaults). The token settings are never read: they do not change an answer. A Job customizer
+reads them (`hooks.startup.load_settings`), so a render with the deployment's variables
+answers as that deployment would; `--set NAME=VALUE` adds or overrides one, `--builder-image`
+and `--trtllm-image` are short for the two images, `--no-env` ignores the environment (the
+hook's defaults). The token settings are never read: they do not change an answer. A Job customizer
 (`NIMBUILD_HOOK_JOB_CUSTOMIZER`) is imported and called as the hook does; one that fails is
 an error naming the file (exit 2), as the hook answers 500.
 
@@ -33,9 +33,8 @@ errors, or the input cannot be used (missing file, bad YAML, wrong kind, bad opt
 stderr naming the file and line, never a traceback).
 
 It uses only the core's entry point `hooks.core.sync` (a request it refuses raises a
-ValueError, the hook's 400), `hooks.settings.Settings.from_env` and the customizer import of
-`hooks.startup`, so it sits beside the web layer (`hooks.sync`) and changes nothing inside the
-hook.
+ValueError, the hook's 400) and the hook's settings loader `hooks.startup.load_settings`, so it
+sits beside the web layer (`hooks.sync`) and changes nothing inside the hook.
 """
 
 from __future__ import annotations
@@ -69,7 +68,7 @@ from hooks.cli.documents import (
 )
 from hooks.extend import CustomizerError
 from hooks.settings import Settings
-from hooks.startup import CUSTOMIZER, import_customizer
+from hooks.startup import load_settings
 
 CONTROLLER = {
     "apiVersion": "metacontroller.k8s.io/v1alpha1",
@@ -182,12 +181,9 @@ def hook_settings(args: argparse.Namespace) -> Settings:
     for name in IGNORED_SETTINGS:
         env.pop(name, None)
     try:
-        # The Job customizer is resolved as the hook resolves it (hooks.startup), so a render
-        # with the deployment's variables answers as that deployment would.
-        reference = env.get(CUSTOMIZER, "").strip()
-        return Settings.from_env(
-            env, job_customizer=import_customizer(reference) if reference else None
-        )
+        # As the hook loads them at start (the Job customizer imported too), so a render with
+        # the deployment's variables answers as that deployment would; no token file is read.
+        return load_settings(env)
     except ValueError as error:
         raise InputError(f"hook settings: {error}") from None
 

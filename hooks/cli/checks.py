@@ -38,6 +38,7 @@ from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError
 
 from hooks.cli.documents import Document, FieldPath
+from hooks.names import DNS_LABEL_PATTERN, LABEL_NAME_PATTERN
 
 CRD_RESOURCE = "crds/nimbuild.yaml"
 
@@ -53,10 +54,10 @@ def _is_date_time(value: object) -> bool:
 FORMAT_CHECKER.checks("date-time")(_is_date_time)
 
 
-_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_SUBDOMAIN = rf"(?=.{{1,253}}$){_DNS_LABEL}(\.{_DNS_LABEL})*"
-_QUALIFIED = rf"^((?=[^/]{{1,253}}/){_DNS_LABEL}(\.{_DNS_LABEL})*/)?(?=[^/]{{1,63}}$)"
-_QUALIFIED += r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+# The hook's own name rules (hooks.names), with the lengths the API server also checks.
+_SUBDOMAIN = rf"(?=.{{1,253}}$){DNS_LABEL_PATTERN}(\.{DNS_LABEL_PATTERN})*"
+_QUALIFIED = rf"^((?=[^/]{{1,253}}/){DNS_LABEL_PATTERN}(\.{DNS_LABEL_PATTERN})*/)?(?=[^/]{{1,63}}$)"
+_QUALIFIED += rf"{LABEL_NAME_PATTERN}$"
 _QUANTITY_HINT = "[KMGTPE]i"
 
 # ObjectMeta as a client may send it (apimachinery types.go), with the rules of
@@ -74,7 +75,7 @@ _OBJECT_META: dict[str, Any] = {
         "generateName": {"type": "string"},
         "namespace": {
             "type": "string",
-            "pattern": f"^(?=.{{1,63}}$){_DNS_LABEL}$",
+            "pattern": f"^(?=.{{1,63}}$){DNS_LABEL_PATTERN}$",
             "x-message": "a lowercase RFC 1123 label of at most 63 characters",
         },
         "labels": {
@@ -85,7 +86,7 @@ _OBJECT_META: dict[str, Any] = {
             },
             "additionalProperties": {
                 "type": "string",
-                "pattern": r"^((?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$",
+                "pattern": rf"^((?=.{{1,63}}$){LABEL_NAME_PATTERN})?$",
                 "x-message": "a label value (at most 63 characters, alphanumeric at both ends)",
             },
         },
