@@ -95,27 +95,53 @@ def _is_contract_env(entry: object) -> bool:
     return isinstance(name, str) and name.startswith("NIMBUILD_")
 
 
-def _plain_json(value: object, where: str = "job") -> str:
-    """Where `value` stops being plain JSON data (str keys, finite numbers), or ""."""
+@dataclass(frozen=True)
+class NotJSON:
+    """Where a value stops being plain JSON data: the path to the place and what is there,
+    a key that is not a string (`is_key`; the path is its map's) or a value JSON cannot hold."""
+
+    path: tuple[str | int, ...]
+    offender: object
+    is_key: bool = False
+
+
+def not_json(value: object, path: tuple[str | int, ...] = ()) -> NotJSON | None:
+    """The first place (depth first, each key before its value) where `value` is not plain
+    JSON data (dicts with string keys, lists, strings, finite numbers, booleans, None), or
+    None. The one walker for the customizer's Job and the `nimbuild` CLI's YAML files."""
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                return f"{where} has a non-string key {key!r}"
-            problem = _plain_json(item, f"{where}.{key}")
-            if problem:
-                return problem
-        return ""
+                return NotJSON(path, key, is_key=True)
+            found = not_json(item, (*path, key))
+            if found is not None:
+                return found
+        return None
     if isinstance(value, list):
         for index, item in enumerate(value):
-            problem = _plain_json(item, f"{where}[{index}]")
-            if problem:
-                return problem
-        return ""
+            found = not_json(item, (*path, index))
+            if found is not None:
+                return found
+        return None
     if isinstance(value, float) and not math.isfinite(value):
-        return f"{where} is {value} (not JSON)"
+        return NotJSON(path, value)
     if value is None or isinstance(value, str | int | float | bool):
+        return None
+    return NotJSON(path, value)
+
+
+def _plain_json(value: object) -> str:
+    """Where the customized Job stops being plain JSON data (`job.spec...`), or ""."""
+    found = not_json(value)
+    if found is None:
         return ""
-    return f"{where} is a {type(value).__name__}, not JSON data"
+    where = "job" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in found.path)
+    bad = found.offender
+    if found.is_key:
+        return f"{where} has a non-string key {bad!r}"
+    if isinstance(bad, float):
+        return f"{where} is {bad} (not JSON)"
+    return f"{where} is a {type(bad).__name__}, not JSON data"
 
 
 def broken_rules(rendered: Mapping[str, Any], customized: object) -> list[str]:

@@ -16,7 +16,6 @@ Every problem is an `InputError` whose text names the file and, where known, the
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 import yaml
 
 from hooks import vocabulary as v
+from hooks.extend import not_json
 
 
 class InputError(Exception):
@@ -128,18 +128,15 @@ def _walk(
 
 
 def _check_json(value: object, where: str) -> None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise InputError(f"{where}: key {key!r} is not a string (JSON has string keys)")
-            _check_json(item, where)
-    elif isinstance(value, list):
-        for item in value:
-            _check_json(item, where)
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise InputError(f"{where}: {value} is not a JSON number")
-    elif value is not None and not isinstance(value, str | int | float | bool):
-        raise InputError(f"{where}: a {type(value).__name__} value is not JSON")
+    found = not_json(value)
+    if found is None:
+        return
+    bad = found.offender
+    if found.is_key:
+        raise InputError(f"{where}: key {bad!r} is not a string (JSON has string keys)")
+    if isinstance(bad, float):
+        raise InputError(f"{where}: {bad} is not a JSON number")
+    raise InputError(f"{where}: a {type(bad).__name__} value is not JSON")
 
 
 @dataclass(frozen=True)

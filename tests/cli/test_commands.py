@@ -528,6 +528,7 @@ def _files(tmp_path: Path) -> dict[str, Path]:
         "scalar": "just a string\n",
         "binary": "apiVersion: v1\nkind: Pod\ndata: !!binary aGVsbG8=\n",
         "nan": "apiVersion: v1\nkind: Pod\nx: .nan\n",
+        "intkey": "apiVersion: v1\nkind: Pod\nx:\n  y: {1: a}\n",
         "latin1": "apiVersion: v1\nkind: Pod\nmetadata: {name: caf\xe9}\n",
         "recursive": "apiVersion: v1\nkind: Pod\nspec: &a\n  x: *a\n",
         "badpod": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels: 5\n",
@@ -562,6 +563,7 @@ NC = str(EXAMPLES / "nimcache.yaml")
         pytest.param(["render", "-f", "{scalar}"], "scalar.yaml:1: a str, not a Kubernetes"),
         pytest.param(["render", "-f", "{binary}"], "binary.yaml:1: a bytes value is not JSON"),
         pytest.param(["render", "-f", "{nan}"], "nan.yaml:1: nan is not a JSON number"),
+        pytest.param(["render", "-f", "{intkey}"], "intkey.yaml:1: key 1 is not a string (JSON"),
         pytest.param(["render", "-f", "{latin1}"], "latin1.yaml: not UTF-8 text", id="latin1"),
         pytest.param(["render", "-f", "{recursive}"], "recursive.yaml: nested too deeply"),
         pytest.param(

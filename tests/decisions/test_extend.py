@@ -25,7 +25,7 @@ from builders import UID, as_observed_job, buildable, nimbuild, nimcache, reques
 from restricted import violations
 
 from hooks import vocabulary as v
-from hooks.extend import JobContext, broken_rules
+from hooks.extend import JobContext, NotJSON, broken_rules, not_json
 from hooks.jsonlog import JsonFormatter
 from hooks.settings import Settings
 from hooks.sync import create_app
@@ -221,6 +221,16 @@ def _not_json(job: dict[str, Any], context: Any) -> Any:
     return job
 
 
+def _non_string_key(job: dict[str, Any], context: Any) -> Any:
+    pod_spec(job)["nodeSelector"] = {1: "gpu"}
+    return job
+
+
+def _a_set(job: dict[str, Any], context: Any) -> Any:
+    pod_spec(job)["containers"][0]["args"] = ["--x", {"a"}]
+    return job
+
+
 def _restarts_on_failure(job: dict[str, Any], context: Any) -> Any:
     pod_spec(job)["restartPolicy"] = "OnFailure"
     return job
@@ -240,7 +250,17 @@ def _restarts_on_failure(job: dict[str, Any], context: Any) -> Any:
         pytest.param(_sets_a_selector, "spec.selector is set", id="selector"),
         pytest.param(_privileged, "restricted: nim-build-ctr: privileged", id="privileged"),
         pytest.param(_host_path, "restricted: volume h uses ['hostPath']", id="host-path"),
-        pytest.param(_not_json, "job.spec.backoffLimit is nan", id="nan"),
+        pytest.param(_not_json, "job.spec.backoffLimit is nan (not JSON)", id="nan"),
+        pytest.param(
+            _non_string_key,
+            "job.spec.template.spec.nodeSelector has a non-string key 1",
+            id="non-string-key",
+        ),
+        pytest.param(
+            _a_set,
+            "job.spec.template.spec.containers[0].args[1] is a set, not JSON data",
+            id="set",
+        ),
         pytest.param(_restarts_on_failure, "restartPolicy changed", id="restart-policy"),
     ],
 )
@@ -339,3 +359,22 @@ def test_nimbuild_render_with_a_rule_breaking_customizer_is_one_line_and_exit_2(
     assert code == 2 and out == ""
     assert "nimbuild.yaml" in err and "spec.hostPID is true" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [
+        pytest.param({"a": [1, 2.5, True, None, "s", {"b": {}}]}, None, id="json"),
+        pytest.param({"a": {"b": [0, float("inf")]}}, NotJSON(("a", "b", 1), float("inf"))),
+        pytest.param([{"ok": 1}, {2: "x"}], NotJSON((1,), 2, is_key=True), id="key"),
+        pytest.param({"a": b"x"}, NotJSON(("a",), b"x"), id="bytes"),
+        pytest.param({"a": (1,)}, NotJSON(("a",), (1,)), id="tuple"),
+        # Depth first, each key before its value: the first problem in that order.
+        pytest.param({"a": [{"b": {1}}], None: 1}, NotJSON(("a", 0, "b"), {1}), id="order"),
+        pytest.param({"a": 1, None: {"c": b""}}, NotJSON((), None, is_key=True), id="key-first"),
+    ],
+)
+def test_not_json_finds_the_first_place_that_is_not_plain_json(
+    value: object, found: NotJSON | None
+) -> None:
+    assert not_json(value) == found
