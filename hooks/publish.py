@@ -44,7 +44,7 @@ from pydantic import Field, StrictBool, StrictStr, ValidationError
 
 from hooks import vocabulary as v
 from hooks.errors import RequestError
-from hooks.request import object_map, section
+from hooks.request import keyed_objects, section
 from hooks.timestamps import time_key
 from hooks.wire import StrictWire, Wire
 
@@ -149,10 +149,7 @@ class _NIMBuild(Wire):
 def _nimbuilds(body: Mapping[str, Any]) -> list[_NIMBuild]:
     """The related NIMBuilds that parse; one with a wrongly shaped field we read is left out."""
     found = []
-    related = section(body, "related")
-    objects = object_map(related, v.NIMBUILD_KEY, "related")
-    # object_map lists the map's objects in the order of their keys (`namespace/name`).
-    for key, raw in zip(sorted(related.get(v.NIMBUILD_KEY) or {}), objects, strict=True):
+    for key, raw in keyed_objects(section(body, "related"), v.NIMBUILD_KEY, "related"):
         try:
             build = _NIMBuild.model_validate(raw)
         except ValidationError:

@@ -39,8 +39,12 @@ class SyncRequest(BaseModel):
     finalizing: bool = False
 
 
-def object_map(container: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]:
-    """The objects of `children[key]` / `related[key]`; a missing map counts as empty."""
+def keyed_objects(
+    container: Mapping[str, Any], key: str, where: str
+) -> list[tuple[str, Mapping[str, Any]]]:
+    """`(v2 key, object)` of each entry of `children[key]` / `related[key]`, in key order; a
+    missing map counts as empty. An object without `metadata` gets its name and namespace
+    from its key."""
     group = container.get(key)
     if group is None:
         return []
@@ -55,8 +59,13 @@ def object_map(container: Mapping[str, Any], key: str, where: str) -> list[Mappi
             # The v2 key is `namespace/name` (or `name`): enough to know the object by.
             namespace, _, short = name.rpartition("/")
             item = {**item, "metadata": {"name": short, "namespace": namespace}}
-        objects.append(item)
+        objects.append((name, item))
     return objects
+
+
+def object_map(container: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]:
+    """The objects of `children[key]` / `related[key]` (see `keyed_objects`)."""
+    return [item for _, item in keyed_objects(container, key, where)]
 
 
 def section(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:

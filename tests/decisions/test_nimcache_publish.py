@@ -222,6 +222,44 @@ def test_a_nimbuild_without_metadata_namespace_is_placed_by_its_key() -> None:
     assert publish.sync(req) == {"status": None}
 
 
+def test_each_nimbuild_is_placed_by_its_own_key_whatever_the_map_order() -> None:
+    """Keys given out of order, with entries known only by their key, one without a namespace
+    and one that does not parse: each NIMBuild gets the namespace of its own key."""
+
+    def without_namespace(name: str) -> dict[str, Any]:
+        build = ready_nimbuild(name, output={"name": f"p-{name}"})
+        del build["metadata"]["namespace"]
+        return build
+
+    bare = ready_nimbuild("m", output={"name": "p-m"})
+    del bare["metadata"]
+    broken = ready_nimbuild("c", output={"name": "p-c"})
+    broken["spec"]["nimCache"]["name"] = 5
+    req = decorator_request(nimcache_target())
+    req["related"][NIMBUILD_KEY] = {
+        "default/z": without_namespace("z"),
+        "other/a": without_namespace("a"),  # sorts first; its key keeps it out
+        "default/c": broken,
+        "default/m": bare,
+        "another/zz": without_namespace("zz"),
+    }
+    assert publish.plan(req).added == ("p-m", "p-z")
+
+
+def test_keyed_objects_pairs_each_object_with_its_own_key() -> None:
+    from hooks.request import keyed_objects, object_map
+
+    related = {NIMBUILD_KEY: {"ns/b": {"x": 1}, "a": {"metadata": {"name": "n"}}, "ns/c": {}}}
+    pairs = keyed_objects(related, NIMBUILD_KEY, "related")
+    assert pairs == [
+        ("a", {"metadata": {"name": "n"}}),
+        ("ns/b", {"x": 1, "metadata": {"name": "b", "namespace": "ns"}}),
+        ("ns/c", {"metadata": {"name": "c", "namespace": "ns"}}),
+    ]
+    assert object_map(related, NIMBUILD_KEY, "related") == [obj for _, obj in pairs]
+    assert keyed_objects({}, NIMBUILD_KEY, "related") == []
+
+
 @pytest.mark.parametrize(
     ("first", "second"),
     [
