@@ -21,9 +21,11 @@ DNS_SUBDOMAIN = re.compile(rf"^{DNS_LABEL_PATTERN}(\.{DNS_LABEL_PATTERN})*$")
 
 
 def check_qualified_name(key: str) -> None:
-    """A label or annotation key: `[prefix/]name`, prefix a DNS subdomain, name <= 63."""
-    prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.fullmatch(prefix)):
+    """A label or annotation key: `[prefix/]name`, prefix a DNS subdomain, name <= 63. A
+    slash needs a prefix before it (`/team` is refused, as apimachinery's IsQualifiedName
+    refuses an empty prefix)."""
+    prefix, slash, name = key.rpartition("/")
+    if slash and (not prefix or len(prefix) > 253 or not DNS_SUBDOMAIN.fullmatch(prefix)):
         raise ValueError(f"key {key!r} has an invalid prefix")
     if len(name) > 63 or not LABEL_NAME.fullmatch(name):
         raise ValueError(f"key {key!r} is not a valid label or annotation key")

@@ -52,11 +52,24 @@ def test_qualified_names_kubernetes_accepts(key: str) -> None:
         pytest.param("Example.com/team", id="uppercase-prefix"),
         pytest.param("a/b/c", id="two-slashes"),
         pytest.param("has space", id="space"),
+        pytest.param("/team", id="empty-prefix"),
+        pytest.param("/", id="slash-only"),
     ],
 )
 def test_qualified_names_kubernetes_refuses(key: str) -> None:
     with pytest.raises(ValueError, match="key"):
         check_qualified_name(key)
+
+
+@pytest.mark.parametrize("check", [check_labels, check_annotations])
+def test_an_empty_prefix_is_refused_as_an_invalid_prefix(check: object) -> None:
+    """apimachinery's IsQualifiedName: a prefix, when the key has a slash, is a non-empty DNS
+    subdomain; the same error as any other bad prefix."""
+    assert callable(check)
+    with pytest.raises(ValueError, match=r"^key '/team' has an invalid prefix$"):
+        check({"/team": "ml"})
+    with pytest.raises(ValueError, match=r"^key 'Bad/team' has an invalid prefix$"):
+        check({"Bad/team": "ml"})
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,9 @@ from hooks.spec import parse_spec
             id="secret-ref-without-key",
         ),
         pytest.param({"nodeSelector": {"k": "has space"}}, "spec.nodeSelector", id="node-sel"),
+        pytest.param({"labels": {"/team": "ml"}}, "spec.labels", id="label-empty-prefix"),
+        pytest.param({"annotations": {"/note": "x"}}, "spec.annotations", id="annot-empty-prefix"),
+        pytest.param({"nodeSelector": {"/k": "v"}}, "spec.nodeSelector", id="node-sel-prefix"),
         pytest.param(
             {"tolerations": [{"key": "a", "operator": "Exists", "value": "v"}]},
             "spec.tolerations.0",

@@ -246,6 +246,7 @@ BREAKAGES: list[tuple[str, Any]] = [
     ("nimCache", {}),
     ("nimCache", "cache"),
     ("labels", {"bad key!": "x"}),
+    ("labels", {"/team": "x"}),  # a slash needs a prefix before it
     ("labels", {"ok": "bad value!"}),
     ("labels", {"ok": "ml\n"}),  # Python's `$` allows a final newline; the API server's does not
     ("resources", {"limits": {"cpu": "1\n"}}),

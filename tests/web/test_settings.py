@@ -84,6 +84,11 @@ def test_builder_image_per_namespace() -> None:
         pytest.param({"NIMBUILD_HOOK_JOB_LABELS": '{"a": 1}'}, "of strings", id="not-strings"),
         pytest.param({"NIMBUILD_HOOK_JOB_LABELS": '{"a b": "c"}'}, "key 'a b'", id="bad-key"),
         pytest.param(
+            {"NIMBUILD_HOOK_JOB_LABELS": '{"/team": "ml"}'},
+            "NIMBUILD_HOOK_JOB_LABELS: key '/team' has an invalid prefix",
+            id="empty-prefix",
+        ),
+        pytest.param(
             {"NIMBUILD_HOOK_JOB_LABELS": '{"team": "m l"}'}, "label value", id="bad-value"
         ),
         pytest.param(
