@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
-from werkzeug.exceptions import ClientDisconnected, HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException, MethodNotAllowed, NotFound
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wsgi import get_content_length, get_input_stream
 
@@ -179,8 +179,15 @@ def _http_error(error: HTTPException) -> Answer:
     return _error(error.code or 500, error.description or error.name, **headers)
 
 
-def _send(answer: Answer, start_response: StartResponse) -> Iterable[bytes]:
-    """The answer as werkzeug's Response would send it: same status line and headers."""
+# What a hook path answers to a path that is the hook only with a trailing slash, and to a
+# method other than POST: werkzeug's own 404 and 405 (Allow: POST), as JSON errors.
+NOT_FOUND = _http_error(NotFound())
+NOT_ALLOWED = _http_error(MethodNotAllowed(valid_methods=["POST"]))
+
+
+def _send(answer: Answer, start_response: StartResponse, head: bool = False) -> Iterable[bytes]:
+    """The answer as werkzeug's Response would send it: same status line and headers, and no
+    body to a HEAD request."""
     status = f"{answer.status} {HTTP_STATUS_CODES.get(answer.status, 'UNKNOWN').upper()}"
     headers = [
         ("Content-Type", "application/json"),
@@ -188,7 +195,7 @@ def _send(answer: Answer, start_response: StartResponse) -> Iterable[bytes]:
         *answer.headers,
     ]
     start_response(status, headers)
-    return [answer.body]
+    return [] if head else [answer.body]
 
 
 def object_ref(body: object) -> dict[str, str]:
@@ -234,26 +241,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             return _error(401, "missing or wrong bearer token", WWW_Authenticate="Bearer")
         return None
 
-    @app.before_request
-    def start_timer() -> None:
-        g.started = time.perf_counter()
-
-    @app.before_request
-    def require_token() -> Response | None:
-        if request.path.strip("/") in HOOKS:
-            refused = unauthorized(request.environ)
-            if refused is not None:
-                return refused.response()
-        return None
-
-    @app.after_request
-    def count(response: Response) -> Response:
-        hook = request.path.strip("/")
-        if hook in HOOKS:
-            started = g.get("started", 0.0)
-            metrics.answered(hook, response.status_code, time.perf_counter() - started)
-        return response
-
     def sync(body: object) -> dict[str, Any]:
         return core.sync(body, settings, clock())
 
@@ -269,15 +256,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             about = _about(body, started, 200, state=state, reason=reason)
             sync_log.info("sync %s: %s", state, reason, extra=about)
 
-    def answer(
-        environ: WSGIEnvironment,
-        hook: str,
-        handler: Callable[[object], dict[str, Any]],
-        started: float,
-    ) -> Answer:
+    def answer(environ: WSGIEnvironment, path: str, hook: str, started: float) -> Answer:
+        """A hook path's answer, its checks in this order: token, route, method, body, core."""
         refused = unauthorized(environ)
         if refused is not None:
             return refused
+        if path.lstrip("/") != hook:  # `/sync/`: werkzeug routes "/" + path.lstrip("/")
+            return NOT_FOUND
+        if environ.get("REQUEST_METHOD") != "POST":
+            return NOT_ALLOWED
+        handler = handlers[hook]
         body = _decode(environ, settings.max_body_bytes, settings.body_timeout_seconds)
         if isinstance(body, Answer):
             return body
@@ -311,10 +299,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             )
         return {"status": decision.status}
 
-    # POST on a hook path, the hot path, is answered here without Flask's request machinery
-    # (request context, routing, before/after hooks, Response object): the same checks in the
-    # same order and the same answers, for a fraction of the cost (issue 11,
-    # docs/performance.md). Every other method and path goes to the Flask app below.
+    # The hook paths are answered here, every method, without Flask's request machinery
+    # (request context, routing, before/after hooks, Response object): they are the hot path
+    # (issue 11, docs/performance.md). A hook path is a path that is one of HOOKS once stripped
+    # of its slashes, which is also its metrics label. Every other path goes to Flask.
     # /nimcache/*: the NIMCache DecoratorController (DESIGN §9), same contract, its own core.
     handlers: dict[str, Callable[[object], dict[str, Any]]] = {
         "sync": sync,
@@ -322,36 +310,33 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         "nimcache/sync": published,
         "nimcache/customize": publish.customize,
     }
-    hooks = {f"/{hook}": (hook, handlers[hook]) for hook in HOOKS}
     flask_app: WSGIApplication = app.wsgi_app
 
     def hook_paths(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        route = hooks.get(environ.get("PATH_INFO", ""))
-        if route is None or environ.get("REQUEST_METHOD") != "POST":
+        path = environ.get("PATH_INFO", "")
+        hook = path.strip("/")
+        if hook not in handlers:
             return flask_app(environ, start_response)
         started = time.perf_counter()
-        hook, handler = route
         try:
-            result = answer(environ, hook, handler, started)
+            result = answer(environ, path, hook, started)
         except HTTPException as error:
             result = _http_error(error)
         except Exception as error:
             # Never a 200 with a partial answer: Metacontroller keeps everything and retries.
-            log.exception("unexpected error answering %s %s", "POST", environ.get("PATH_INFO"))
+            method = environ.get("REQUEST_METHOD")
+            log.exception("unexpected error answering %s %s", method, "/" + path.lstrip("/"))
             result = _error(500, f"internal error: {type(error).__name__}")
         metrics.answered(hook, result.status, time.perf_counter() - started)
-        return _send(result, start_response)
+        return _send(result, start_response, environ.get("REQUEST_METHOD") == "HEAD")
 
     app.wsgi_app = hook_paths  # type: ignore[method-assign]
 
-    def hook_view() -> Response:
-        # Registered so that routing knows the hook paths (other methods get 405 with Allow);
-        # a POST is answered by `hook_paths` before Flask sees it.
-        hook, handler = hooks[request.path]
-        return answer(request.environ, hook, handler, g.started).response()
-
-    for path in hooks:
-        app.add_url_rule(path, endpoint=path, view_func=hook_view, methods=["POST"])
+    # Known to routing only for paths that reach Flask and merge slashes into a hook path
+    # (`/nimcache//sync`): werkzeug redirects such a POST and answers 405 to the rest, so no
+    # request is ever dispatched to these rules (they have no view).
+    for hook in HOOKS:
+        app.add_url_rule(f"/{hook}", endpoint=hook, methods=["POST"])
 
     @app.get("/healthz")
     def healthz() -> Response:
