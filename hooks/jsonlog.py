@@ -8,8 +8,11 @@ greps one NIMBuild's history by `object.uid`. Request bodies and headers are nev
 from __future__ import annotations
 
 import logging
+import time
 
 import orjson
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 
 # Attributes every LogRecord has; anything else on a record came in through `extra=`.
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
@@ -20,9 +23,20 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
 
 
 class JsonFormatter(logging.Formatter):
+    """`time` is `formatTime(record, TIME_FORMAT)`: the local time to the second, formatted
+    once per second (strftime per record was a fifth of the formatter's cost) and kept as
+    one tuple, so a thread never pairs one second with another second's text."""
+
+    _stamp: tuple[int, str] = (-1, "")
+
     def format(self, record: logging.LogRecord) -> str:
+        created = record.created
+        second = int(created)  # what `converter` (time.localtime) keeps of it
+        stamp = self._stamp
+        if stamp[0] != second:
+            stamp = self._stamp = (second, time.strftime(TIME_FORMAT, self.converter(created)))
         entry: dict[str, object] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "time": stamp[1],
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

@@ -104,23 +104,24 @@ class Metrics:
             ["state", "reason"],
             registry=self.registry,
         )
-        # Labelled children bound once: `labels()` validates and hashes its arguments and
-        # takes a lock on every call, which is per-request cost on the hot path.
-        self._children: dict[tuple[str, ...], Any] = {}
-
-    def _child(self, metric: Any, *labels: str) -> Any:
-        key = (metric._name, *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+        # Labelled children bound once per label set: `labels()` validates and hashes its
+        # arguments and takes a lock on every call, which is per-request cost on the hot path.
+        self._answered: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._decided: dict[tuple[str, str], Any] = {}
 
     def answered(self, hook: str, code: int, seconds: float) -> None:
-        self._child(self.requests, hook, str(code)).inc()
-        self._child(self.duration, hook).observe(seconds)
+        bound = self._answered.get((hook, code))
+        if bound is None:
+            requests = self.requests.labels(hook, str(code))
+            bound = self._answered[hook, code] = (requests, self.duration.labels(hook))
+        bound[0].inc()
+        bound[1].observe(seconds)
 
     def decided(self, state: str, reason: str) -> None:
-        self._child(self.decisions, state, reason).inc()
+        bound = self._decided.get((state, reason))
+        if bound is None:
+            bound = self._decided[state, reason] = self.decisions.labels(state, reason)
+        bound.inc()
 
 
 def _drain(stream: Any, remaining: int) -> None:
@@ -139,9 +140,14 @@ def _read_body(environ: WSGIEnvironment, limit: int, timeout: float) -> bytes | 
     if sock is not None:
         sock.settimeout(timeout)
     try:
-        # As Flask's `request.stream` and `request.content_length` read them.
-        stream = get_input_stream(environ, max_content_length=None)
+        # As Flask's `request.content_length` and `request.stream` read them; a server that
+        # ends the body stream itself (gunicorn sets `wsgi.input_terminated`) is read as is,
+        # which is what werkzeug's `get_input_stream` returns there, without asking it.
         length = get_content_length(environ)
+        if environ.get("wsgi.input_terminated"):
+            stream = environ["wsgi.input"]
+        else:
+            stream = get_input_stream(environ, max_content_length=None)
         if length is not None and length > limit:
             _drain(stream, min(length, DRAIN_LIMIT))
             return _error(413, f"request body is larger than {limit} bytes")

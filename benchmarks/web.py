@@ -1,0 +1,189 @@
+"""What the web layer costs per request, piece by piece, in-process (issue 11): a whole POST /sync
+through the WSGI app as gunicorn serves it, and each piece of it on its own, with the shipped
+logging (gunicorn's logconfig_dict: JSON lines to a stream) and prometheus_client's
+multiprocess mode on (as `hooks.gunicorn_conf` sets it). Run by `benchmarks/run.py --only web`
+(times) and `--only web-instructions` (callgrind counts); by hand:
+
+    python benchmarks/web.py time
+    valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*functools_reduce*' \\
+        --callgrind-out-file=/dev/null python benchmarks/web.py count log 200
+
+PROMETHEUS_MULTIPROC_DIR must be set before prometheus_client is imported, so this runs as its
+own process (a temporary folder is made when the environment names none).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+import logging.config
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+_folder = ""
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _folder = tempfile.mkdtemp(prefix="nimbuild-bench-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _folder
+
+import orjson  # noqa: E402
+
+from benchmarks.run import NOW, SETTINGS, following  # noqa: E402
+from hooks import core, gunicorn_conf, jsonlog  # noqa: E402
+from hooks import sync as web  # noqa: E402
+
+PROFILES = 40
+
+
+def shipped_logging() -> None:
+    """gunicorn's logconfig_dict, its stream a file on /dev/null (a worker writes to a pipe)."""
+    config: dict[str, Any] = dict(gunicorn_conf.logconfig_dict)
+    config["handlers"] = {
+        "console": {**config["handlers"]["console"], "stream": open(os.devnull, "w")}  # noqa: SIM115
+    }
+    logging.config.dictConfig(config)
+
+
+def environ(body: bytes, sock: socket.socket | None) -> dict[str, Any]:
+    """A POST /sync as gunicorn hands it over: its own body reader over 64 KiB recv() pieces."""
+    from gunicorn.http.body import Body, LengthReader
+    from gunicorn.http.unreader import IterUnreader
+
+    pieces = [body[i : i + 65536] for i in range(0, len(body), 65536)]
+    env: dict[str, Any] = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/sync",
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8080",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": Body(LengthReader(IterUnreader(pieces), len(body))),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,  # as gunicorn sets it: werkzeug reads its stream as is
+    }
+    if sock is not None:
+        env["gunicorn.socket"] = sock
+    return env
+
+
+def pieces() -> dict[str, Callable[[], object]]:
+    """Each piece of a POST /sync, as a call without arguments."""
+    shipped_logging()
+    raw = orjson.dumps(following(PROFILES))
+    body = orjson.loads(raw)
+    result = core.sync(body, SETTINGS, NOW)
+    app = web.create_app({"SETTINGS": SETTINGS, "CLOCK": lambda: NOW})
+    metrics: web.Metrics = app.extensions["nimbuild"]["metrics"]
+    sock, _other = socket.socketpair()
+    keep.append(_other)
+    status = result["status"]
+    state = status["state"]
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    reason = ready["reason"]
+    formatter = jsonlog.JsonFormatter()
+    started = time.perf_counter()
+    record = web.sync_log.makeRecord(
+        web.sync_log.name,
+        logging.INFO,
+        __file__,
+        1,
+        "sync %s: %s",
+        (state, reason),
+        None,
+        extra=web._about(body, started, 200, state=state, reason=reason),
+    )
+
+    def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        pass
+
+    def wsgi() -> object:
+        return b"".join(app(environ(raw, sock), start))
+
+    def read_body() -> object:
+        return web._read_body(environ(raw, sock), SETTINGS.max_body_bytes, 5.0)
+
+    def read_body_no_timeout() -> object:
+        return web._read_body(environ(raw, None), SETTINGS.max_body_bytes, 5.0)
+
+    def settimeout_pair() -> None:
+        prior = sock.gettimeout()
+        sock.settimeout(5.0)
+        sock.settimeout(prior)
+
+    def log() -> None:
+        about = web._about(body, started, 200, state=state, reason=reason)
+        web.sync_log.info("sync %s: %s", state, reason, extra=about)
+
+    return {
+        "wsgi": wsgi,
+        "environ": lambda: environ(raw, sock),
+        "read_body": read_body,
+        "read_body_no_timeout": read_body_no_timeout,
+        "settimeout_pair": settimeout_pair,
+        "loads": lambda: orjson.loads(raw),
+        "core.sync": lambda: core.sync(body, SETTINGS, NOW),
+        "encode": lambda: web._json(result),
+        "answered": lambda: metrics.answered("sync", 200, 0.001),
+        "decided": lambda: metrics.decided(state, reason),
+        "log": log,
+        "format": lambda: formatter.format(record),
+    }
+
+
+keep: list[socket.socket] = []
+
+
+def best_us(fn: Callable[[], object], seconds: float) -> float:
+    """Best µs per call over 7 batches sized to fill `seconds`."""
+    for _ in range(50):
+        fn()
+    start, calls = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds / 7:
+        fn()
+        calls += 1
+    best = float("inf")
+    for _ in range(7):
+        t = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best = min(best, (time.perf_counter() - t) / calls * 1e6)
+    return best
+
+
+def main() -> None:
+    try:
+        if sys.argv[1] == "time":
+            seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
+            for name, fn in pieces().items():
+                print(f"{name:<22}{best_us(fn, seconds):>10.2f} µs")
+        else:  # count PIECE CALLS: only the calls inside functools.reduce are counted
+            name, calls = sys.argv[2], int(sys.argv[3])
+            fn = pieces()[name]
+            for _ in range(50):
+                fn()
+            functools.reduce(lambda _, __: fn(), range(calls), None)
+    finally:
+        if _folder:
+            shutil.rmtree(_folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
