@@ -20,6 +20,9 @@
    what the Deployment ships (docs/performance.md).
 6. `--only instructions`: the in-process figures as instruction counts (valgrind's callgrind),
    which do not move with the load of a shared machine.
+7. `--only web` / `--only web-instructions`: what the web layer costs per request, piece by
+   piece (reading the body, decoding, the core, encoding, metrics, the log line), in µs and in
+   instructions, with the shipped logging and multiprocess metrics (`benchmarks/web.py`).
 
 Usage: `make bench` (or `python benchmarks/run.py --quick`). Nothing here asserts a time.
 """
@@ -512,6 +515,66 @@ def bench_instructions() -> None:
         )
 
 
+# The pieces benchmarks/web.py measures, in its order.
+WEB_PIECES = (
+    "wsgi",
+    "environ",
+    "read_body",
+    "read_body_no_timeout",
+    "settimeout_pair",
+    "loads",
+    "core.sync",
+    "encode",
+    "answered",
+    "decided",
+    "log",
+    "format",
+    "log:about",
+    "log:findCaller",
+    "log:makeRecord",
+    "log:handlers",
+)
+
+
+# --- the web layer, piece by piece -------------------------------------------------------------
+
+
+def bench_web(seconds: float) -> None:
+    """µs per call of a whole POST /sync and of each piece (benchmarks/web.py, own process)."""
+    print("\n== web layer per request, 40 profiles, following a Job (µs per call, best batch) ==")
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "web.py"), "time", str(seconds)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    print(out, end="")
+
+
+def bench_web_instructions() -> None:
+    """Instructions per call of each piece (callgrind): repeatable on a loaded machine. System
+    calls (socket timeouts, the log line's write) are kernel time and not counted."""
+    if not shutil.which("valgrind"):
+        print("(valgrind not found: no instruction counts)")
+        return
+    print("\n== web layer per request, 40 profiles, instructions per call (callgrind) ==")
+    for piece in WEB_PIECES:
+        out = subprocess.run(
+            [
+                *("valgrind", "--tool=callgrind", "--collect-atstart=no"),
+                *("--toggle-collect=*functools_reduce*", "--callgrind-out-file=/dev/null"),
+                *(sys.executable, str(ROOT / "benchmarks" / "web.py"), "count", piece, "20"),
+            ],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stderr
+        collected = next(line for line in out.splitlines() if "Collected" in line)
+        print(f"{piece:<22}{int(collected.split()[-1]) / 20:>12,.0f}")
+
+
 # --- profiles ---------------------------------------------------------------------------------
 
 
@@ -542,6 +605,7 @@ def wsgi_call(app: Any, body: bytes) -> Callable[[Any], object]:
             "wsgi.multithread": True,
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
+            "wsgi.input_terminated": True,  # as gunicorn sets it
             "gunicorn.socket": sock,
         }
         return b"".join(app(environ, lambda status, headers, exc_info=None: None))
@@ -593,7 +657,17 @@ def bench_profile(seconds: float) -> None:
         profile_top(wsgi_call(floor_app, raw), None, seconds, f"floor WSGI /sync, {n} profiles")
 
 
-MEASURES = ("pure", "publish", "http", "profile", "sweep", "instructions", "stall")
+MEASURES = (
+    "pure",
+    "publish",
+    "http",
+    "profile",
+    "sweep",
+    "instructions",
+    "stall",
+    "web",
+    "web-instructions",
+)
 
 
 def main() -> None:
@@ -625,6 +699,10 @@ def main() -> None:
         bench_publish(0.2 if args.quick else 1.0)
     if "instructions" in only:
         bench_instructions()
+    if "web" in only:
+        bench_web(0.3 if args.quick else 1.0)
+    if "web-instructions" in only:
+        bench_web_instructions()
     with tempfile.TemporaryDirectory() as workdir:
         loader = Loader(Path(workdir))
         if "http" in only:

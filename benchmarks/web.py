@@ -38,7 +38,7 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 import orjson  # noqa: E402
 
-from benchmarks.run import NOW, SETTINGS, following  # noqa: E402
+from benchmarks.run import NOW, SETTINGS, WEB_PIECES, following  # noqa: E402
 from hooks import core, gunicorn_conf, jsonlog  # noqa: E402
 from hooks import sync as web  # noqa: E402
 
@@ -49,7 +49,7 @@ def shipped_logging() -> None:
     """gunicorn's logconfig_dict, its stream a file on /dev/null (a worker writes to a pipe)."""
     config: dict[str, Any] = dict(gunicorn_conf.logconfig_dict)
     config["handlers"] = {
-        "console": {**config["handlers"]["console"], "stream": open(os.devnull, "w")}  # noqa: SIM115
+        "console": {**config["handlers"]["console"], "stream": open(os.devnull, "w")}
     }
     logging.config.dictConfig(config)
 
@@ -132,7 +132,7 @@ def pieces() -> dict[str, Callable[[], object]]:
         about = web._about(body, started, 200, state=state, reason=reason)
         web.sync_log.info("sync %s: %s", state, reason, extra=about)
 
-    return {
+    made: dict[str, Callable[[], object]] = {
         "wsgi": wsgi,
         "environ": lambda: environ(raw, sock),
         "read_body": read_body,
@@ -145,7 +145,15 @@ def pieces() -> dict[str, Callable[[], object]]:
         "decided": lambda: metrics.decided(state, reason),
         "log": log,
         "format": lambda: formatter.format(record),
+        "log:about": lambda: web._about(body, started, 200, state=state, reason=reason),
+        "log:findCaller": lambda: web.sync_log.findCaller(False, 1),
+        "log:makeRecord": lambda: web.sync_log.makeRecord(
+            web.sync_log.name, logging.INFO, __file__, 1, "sync %s: %s", (state, reason), None
+        ),
+        "log:handlers": lambda: web.sync_log.callHandlers(record),
     }
+    assert tuple(made) == WEB_PIECES
+    return made
 
 
 keep: list[socket.socket] = []
