@@ -77,7 +77,9 @@ HOOK_PATHS: dict[str, tuple[str, str | None]] = {
 OTHER_PATHS = ["/healthz", "/readyz", "/metrics", "/nope", "/", "/Sync", "/nimcache//sync"]
 
 
-def environ(method: str, path: str, body: bytes, auth: str | None) -> dict[str, Any]:
+def environ(
+    method: str, path: str, body: bytes, auth: str | None, terminated: bool = False
+) -> dict[str, Any]:
     env: dict[str, Any] = {
         "REQUEST_METHOD": method,
         "PATH_INFO": path,
@@ -99,6 +101,8 @@ def environ(method: str, path: str, body: bytes, auth: str | None) -> dict[str, 
     }
     if auth is not None:
         env["HTTP_AUTHORIZATION"] = auth
+    if terminated:  # as gunicorn says: it ends the body stream itself
+        env["wsgi.input_terminated"] = True
     return env
 
 
@@ -160,6 +164,7 @@ def call(
     path: str,
     body: bytes = b"",
     auth: str | None = None,
+    terminated: bool = False,
 ) -> Seen:
     before = samples(app)
     del records[:]
@@ -168,7 +173,7 @@ def call(
     def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
         got["status"], got["headers"] = status, list(headers)
 
-    data = b"".join(app(environ(method, path, body, auth), start))
+    data = b"".join(app(environ(method, path, body, auth, terminated), start))
     seen = Seen(got["status"], got["headers"], data)
     after = samples(app)
     seen.metrics = {k: v - before.get(k, 0.0) for k, v in after.items() if v != before.get(k, 0.0)}
@@ -313,17 +318,58 @@ def test_other_paths_need_no_token_and_count_no_hook_request(
     assert seen.metrics == {} and seen.logs == []
 
 
+@pytest.mark.parametrize("terminated", [False, True], ids=["werkzeug-stream", "server-ends-input"])
 @pytest.mark.parametrize("path", ["/sync", "//sync"])
 def test_the_token_comes_before_the_body_limit(
-    app_config: dict[str, Any], records: list[logging.LogRecord], path: str
+    app_config: dict[str, Any], records: list[logging.LogRecord], path: str, terminated: bool
 ) -> None:
     app = create_app({**app_config, "SETTINGS": Settings(auth_token=TOKEN, max_body_bytes=64)})
-    seen = call(app, records, "POST", path, b"x" * 1000, "Bearer guess")
+    seen = call(app, records, "POST", path, b"x" * 1000, "Bearer guess", terminated)
     assert (seen.status, seen.body) == ("401 UNAUTHORIZED", UNAUTHORIZED)
-    seen = call(app, records, "POST", path, b"x" * 1000, f"Bearer {TOKEN}")
+    seen = call(app, records, "POST", path, b"x" * 1000, f"Bearer {TOKEN}", terminated)
     assert seen.status == "413 REQUEST ENTITY TOO LARGE"
     assert seen.body == b'{"error":"request body is larger than 64 bytes"}'
     assert seen.metrics == counted("sync", 413) and seen.logs == []
+
+
+@pytest.mark.parametrize("case", ["answer", "empty", "at-the-limit", "over-the-limit"])
+def test_a_server_that_ends_the_input_is_read_the_same(
+    app_config: dict[str, Any], records: list[logging.LogRecord], case: str
+) -> None:
+    """gunicorn sets `wsgi.input_terminated` (its stream stops at the body's end): the hook
+    reads that stream as is, and answers exactly what it answers through werkzeug's stream."""
+    good = json.dumps(request(nimbuild(), caches=[nimcache()])).encode()
+    limit = len(good)
+    body = {
+        "answer": good,
+        "empty": b"",
+        "at-the-limit": b"x" * limit,
+        "over-the-limit": b"x" * (limit + 1),
+    }[case]
+    app = create_app({**app_config, "SETTINGS": Settings(max_body_bytes=limit)})
+    answers = [call(app, records, "POST", "/sync", body, None, t) for t in (False, True)]
+    code = {"answer": 200, "empty": 400, "at-the-limit": 400, "over-the-limit": 413}[case]
+    assert answers[0].status.startswith(f"{code} ")
+    assert (answers[1].status, answers[1].headers, answers[1].body) == (
+        answers[0].status,
+        answers[0].headers,
+        answers[0].body,
+    )
+    assert (
+        answers[1].metrics
+        == answers[0].metrics
+        == counted("sync", code)
+        | (
+            {
+                (
+                    "nimbuild_sync_decisions_total",
+                    (("reason", "NoBuildableProfilesFound"), ("state", "Failed")),
+                ): 1.0
+            }
+            if code == 200
+            else {}
+        )
+    )
 
 
 @pytest.mark.parametrize("path", ["/sync", "//sync"])
