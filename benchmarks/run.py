@@ -479,23 +479,35 @@ def bench_stall(loader: Loader, seconds: float, connections: int) -> None:
 # --- instructions (callgrind) -----------------------------------------------------------------
 
 
+def callgrind(script: str, *args: str, parts: int = 1) -> list[int]:
+    """Instructions counted by callgrind inside each `functools.reduce` call that `script`
+    (under benchmarks/) makes, one count per call, in order: the measured calls only, after
+    the script's own warm-up."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "callgrind.out"
+        subprocess.run(
+            [
+                *("valgrind", "--tool=callgrind", "--collect-atstart=no"),
+                *("--toggle-collect=functools_reduce", "--dump-after=functools_reduce"),
+                f"--callgrind-out-file={out}",
+                *(sys.executable, str(ROOT / "benchmarks" / script), *args),
+            ],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            check=True,
+        )
+        counts = []
+        for part in range(1, parts + 1):
+            text = Path(f"{out}.{part}").read_text()
+            counts.append(int(next(x for x in text.splitlines() if x.startswith("totals:"))[7:]))
+        return counts
+
+
 def instructions(what: str, shape: str, profiles: int, calls: int) -> float:
     """Instructions per call of `orjson.loads` or `core.sync`, counted by callgrind over
     `calls` calls after a warm-up (benchmarks/instructions.py)."""
-    out = subprocess.run(
-        [
-            *("valgrind", "--tool=callgrind", "--collect-atstart=no"),
-            *("--toggle-collect=*functools_reduce*", "--callgrind-out-file=/dev/null"),
-            *(sys.executable, str(ROOT / "benchmarks" / "instructions.py")),
-            *(what, shape, str(profiles), str(calls)),
-        ],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stderr
-    collected = next(line for line in out.splitlines() if "Collected" in line)
-    return int(collected.split()[-1]) / calls
+    [counted] = callgrind("instructions.py", what, shape, str(profiles), str(calls))
+    return counted / calls
 
 
 def bench_instructions() -> None:
@@ -559,20 +571,10 @@ def bench_web_instructions() -> None:
         print("(valgrind not found: no instruction counts)")
         return
     print("\n== web layer per request, 40 profiles, instructions per call (callgrind) ==")
-    for piece in WEB_PIECES:
-        out = subprocess.run(
-            [
-                *("valgrind", "--tool=callgrind", "--collect-atstart=no"),
-                *("--toggle-collect=*functools_reduce*", "--callgrind-out-file=/dev/null"),
-                *(sys.executable, str(ROOT / "benchmarks" / "web.py"), "count", piece, "20"),
-            ],
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stderr
-        collected = next(line for line in out.splitlines() if "Collected" in line)
-        print(f"{piece:<22}{int(collected.split()[-1]) / 20:>12,.0f}")
+    calls = 40
+    counts = callgrind("web.py", "count", str(calls), parts=len(WEB_PIECES))
+    for piece, counted in zip(WEB_PIECES, counts, strict=True):
+        print(f"{piece:<22}{counted / calls:>12,.0f}")
 
 
 # --- profiles ---------------------------------------------------------------------------------
@@ -581,36 +583,45 @@ def bench_web_instructions() -> None:
 def wsgi_call(app: Any, body: bytes) -> Callable[[Any], object]:
     """One POST /sync through the WSGI app, the body read by gunicorn's own reader (in 64 KiB
     pieces, as recv() hands it over), so the profile shows the web layer as served."""
+
+    sock, _other = socket.socketpair()
+
+    def call(_: Any) -> object:
+        env = gunicorn_environ(body, sock)
+        return b"".join(app(env, lambda status, headers, exc_info=None: None))
+
+    return call
+
+
+def gunicorn_environ(body: bytes, sock: socket.socket | None) -> dict[str, Any]:
+    """A POST /sync as gunicorn hands it to the app: its own body reader over 64 KiB pieces
+    (as recv() hands them over), `wsgi.input_terminated`, the client socket."""
     from gunicorn.http.body import Body, LengthReader
     from gunicorn.http.unreader import IterUnreader
 
     pieces = [body[i : i + 65536] for i in range(0, len(body), 65536)]
-    sock, _other = socket.socketpair()
-
-    def call(_: Any) -> object:
-        environ = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": "/sync",
-            "SCRIPT_NAME": "",
-            "QUERY_STRING": "",
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8080",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(body)),
-            "wsgi.input": Body(LengthReader(IterUnreader(pieces), len(body))),
-            "wsgi.errors": io.StringIO(),
-            "wsgi.url_scheme": "http",
-            "wsgi.version": (1, 0),
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-            "wsgi.input_terminated": True,  # as gunicorn sets it
-            "gunicorn.socket": sock,
-        }
-        return b"".join(app(environ, lambda status, headers, exc_info=None: None))
-
-    return call
+    env: dict[str, Any] = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/sync",
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8080",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": Body(LengthReader(IterUnreader(pieces), len(body))),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,  # gunicorn ends the body stream itself
+    }
+    if sock is not None:
+        env["gunicorn.socket"] = sock
+    return env
 
 
 def profile_top(fn: Callable[[Any], object], arg: Any, seconds: float, label: str) -> None:

@@ -5,8 +5,8 @@ multiprocess mode on (as `hooks.gunicorn_conf` sets it). Run by `benchmarks/run.
 (times) and `--only web-instructions` (callgrind counts); by hand:
 
     python benchmarks/web.py time
-    valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*functools_reduce*' \\
-        --callgrind-out-file=/dev/null python benchmarks/web.py count log 200
+    valgrind --tool=callgrind --collect-atstart=no --toggle-collect=functools_reduce \\
+        --dump-after=functools_reduce python benchmarks/web.py count 40   # a dump per piece
 
 PROMETHEUS_MULTIPROC_DIR must be set before prometheus_client is imported, so this runs as its
 own process (a temporary folder is made when the environment names none).
@@ -15,7 +15,6 @@ own process (a temporary folder is made when the environment names none).
 from __future__ import annotations
 
 import functools
-import io
 import logging
 import logging.config
 import os
@@ -38,7 +37,13 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 import orjson  # noqa: E402
 
-from benchmarks.run import NOW, SETTINGS, WEB_PIECES, following  # noqa: E402
+from benchmarks.run import (  # noqa: E402
+    NOW,
+    SETTINGS,
+    WEB_PIECES,
+    following,
+)
+from benchmarks.run import gunicorn_environ as environ  # noqa: E402
 from hooks import core, gunicorn_conf, jsonlog  # noqa: E402
 from hooks import sync as web  # noqa: E402
 
@@ -52,36 +57,6 @@ def shipped_logging() -> None:
         "console": {**config["handlers"]["console"], "stream": open(os.devnull, "w")}
     }
     logging.config.dictConfig(config)
-
-
-def environ(body: bytes, sock: socket.socket | None) -> dict[str, Any]:
-    """A POST /sync as gunicorn hands it over: its own body reader over 64 KiB recv() pieces."""
-    from gunicorn.http.body import Body, LengthReader
-    from gunicorn.http.unreader import IterUnreader
-
-    pieces = [body[i : i + 65536] for i in range(0, len(body), 65536)]
-    env: dict[str, Any] = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/sync",
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8080",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "CONTENT_TYPE": "application/json",
-        "CONTENT_LENGTH": str(len(body)),
-        "wsgi.input": Body(LengthReader(IterUnreader(pieces), len(body))),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.url_scheme": "http",
-        "wsgi.version": (1, 0),
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-        "wsgi.input_terminated": True,  # as gunicorn sets it: werkzeug reads its stream as is
-    }
-    if sock is not None:
-        env["gunicorn.socket"] = sock
-    return env
 
 
 def pieces() -> dict[str, Callable[[], object]]:
@@ -182,12 +157,14 @@ def main() -> None:
             seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
             for name, fn in pieces().items():
                 print(f"{name:<22}{best_us(fn, seconds):>10.2f} µs")
-        else:  # count PIECE CALLS: only the calls inside functools.reduce are counted
-            name, calls = sys.argv[2], int(sys.argv[3])
-            fn = pieces()[name]
-            for _ in range(50):
-                fn()
-            functools.reduce(lambda _, __: fn(), range(calls), None)
+        else:  # count CALLS: each piece in its own functools.reduce (one callgrind dump each)
+            calls = int(sys.argv[2])
+            made = pieces()
+            for fn in made.values():
+                for _ in range(50):
+                    fn()
+            for fn in made.values():
+                functools.reduce(lambda _, __, fn=fn: fn(), range(calls), None)
     finally:
         if _folder:
             shutil.rmtree(_folder, ignore_errors=True)
