@@ -3,7 +3,9 @@ status, the NIMCache (related), the build pods (related) and the build Job (chil
 
 Only the fields a decision reads are modelled (never whole Pods, Jobs or `managedFields`), with
 wire names as aliases and unknown fields ignored, so parsing stays fast and each model
-documents what the decision depends on. Nothing here mutates its input.
+documents what the decision depends on. Nothing here mutates its input. A nested model's
+default is one shared instance: frozen and hashable, pydantic neither copies it nor builds it
+anew for each object that leaves the field out.
 """
 
 from __future__ import annotations
@@ -97,9 +99,13 @@ _M = TypeVar("_M", bound=BaseModel)
 
 def _lenient(model: type[_M], raw: object) -> _M | None:
     try:
-        return model.model_validate(raw)
+        return model.__pydantic_validator__.validate_python(raw)
     except ValidationError:
         return None
+
+
+# Field names that `populate_by_name` would read where `parse_status` reads only the wire name.
+_STATUS_FIELD_NAMES = frozenset({"observed_generation", "input_profile", "output_profile"})
 
 
 def parse_status(raw: object) -> ObservedStatus:
@@ -110,6 +116,24 @@ def parse_status(raw: object) -> ObservedStatus:
     state = raw.get("state")
     generation = raw.get("observedGeneration")
     found = raw.get("conditions")
+    if (
+        (type(state) is str or "state" not in raw)
+        and (generation is None or (type(generation) is int and 0 <= generation < 2**63))
+        and (type(found) is list or "conditions" not in raw)
+        and _STATUS_FIELD_NAMES.isdisjoint(raw)
+    ):
+        # Plainly well-formed (our own earlier output, almost always): the whole status in one
+        # validation reads it as entry by entry would; anything it refuses takes that path.
+        try:
+            return ObservedStatus.__pydantic_validator__.validate_python(raw)
+        except ValidationError:
+            pass
+    return _status_by_entry(raw, state, generation, found)
+
+
+def _status_by_entry(
+    raw: Mapping[str, Any], state: object, generation: object, found: object
+) -> ObservedStatus:
     conditions = [_lenient(Condition, c) for c in found] if isinstance(found, list) else []
     return ObservedStatus(
         state=state if isinstance(state, str) else "",
@@ -187,12 +211,12 @@ class _PVC(Wire):
 
 
 class _Storage(Wire):
-    pvc: _PVC = Field(default_factory=_PVC)
+    pvc: _PVC = _PVC()
 
 
 class _NIMCacheSpec(Wire):
-    source: _Source = Field(default_factory=_Source)
-    storage: _Storage = Field(default_factory=_Storage)
+    source: _Source = _Source()
+    storage: _Storage = _Storage()
     user_id: int | None = Field(None, alias="userID")
     group_id: int | None = Field(None, alias="groupID")
     runtime_class_name: str = Field("", alias="runtimeClassName")
@@ -303,7 +327,7 @@ class _NIMCacheStatus(Wire):
 
 class NIMCache(Wire):
     metadata: NameMeta
-    spec: _NIMCacheSpec = Field(default_factory=_NIMCacheSpec)
+    spec: _NIMCacheSpec = _NIMCacheSpec()
     status: _NIMCacheStatus = Field(default_factory=_NIMCacheStatus)
 
     @property
@@ -346,8 +370,8 @@ class ContainerState(Wire):
 class ContainerStatus(Wire):
     name: str
     restart_count: int = Field(0, alias="restartCount")
-    state: ContainerState = Field(default_factory=ContainerState)
-    last_state: ContainerState = Field(default_factory=ContainerState, alias="lastState")
+    state: ContainerState = ContainerState()
+    last_state: ContainerState = Field(ContainerState(), alias="lastState")
 
 
 class StatusCondition(Wire):
@@ -378,7 +402,7 @@ class _PodStatus(Wire):
 
 class Pod(Wire):
     metadata: _PodMeta
-    status: _PodStatus = Field(default_factory=_PodStatus)
+    status: _PodStatus = _PodStatus()
 
     def container(self, name: str) -> ContainerStatus | None:
         for item in (*self.status.init_container_statuses, *self.status.container_statuses):
@@ -414,7 +438,7 @@ class Job(Wire):
     """An observed build Job; `raw` is kept to hand the Job back unchanged (see decide)."""
 
     metadata: _JobMeta
-    status: _JobStatus = Field(default_factory=_JobStatus)
+    status: _JobStatus = _JobStatus()
     raw: dict[str, Any] = Field(default_factory=dict, exclude=True)
 
     def condition_true(self, kind: str) -> StatusCondition | None:
