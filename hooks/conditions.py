@@ -9,20 +9,19 @@ most once, each carrying `observedGeneration`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from hooks import vocabulary as v
-from hooks.observed import ObservedStatus
+from hooks.observed import Condition, ObservedStatus
 
 MESSAGE_LIMIT = 4096
 _REASON = re.compile(v.REASON_PATTERN)
-_ORDERED = frozenset(v.CONDITION_ORDER)
+_RANK = {kind: rank for rank, kind in enumerate(v.CONDITION_ORDER)}
 
 
-@dataclass(frozen=True)
-class Fact:
-    """A condition before timestamps: what the hook established in this sync."""
+class Fact(NamedTuple):
+    """A condition before timestamps: what the hook established in this sync. A named tuple:
+    a sync makes several, and a frozen dataclass costs twice as much to build."""
 
     type: str
     status: bool
@@ -60,11 +59,13 @@ def render_conditions(
     A fact of a type missing from `CONDITION_ORDER` is a programming error, raised rather
     than dropped from the status without a word."""
     decided = {fact.type: fact for fact in facts}
-    unordered = set(decided) - _ORDERED
+    unordered = decided.keys() - _RANK.keys()
     if unordered:
         raise ValueError(f"condition types not in CONDITION_ORDER: {sorted(unordered)}")
+    before: dict[str, Condition] = {}
     for old in prior.conditions:
-        if old.type in decided or old.type not in _ORDERED or old.type == v.COND_READY:
+        before.setdefault(old.type, old)  # the first of each type, as `prior.condition` reads
+        if old.type in decided or old.type not in _RANK or old.type == v.COND_READY:
             continue
         if old.status == "True":
             message = f"{v.NO_LONGER_TRUE}{old.message}"
@@ -73,14 +74,12 @@ def render_conditions(
             reason = safe_reason(old.reason, v.R_RESOLVED)
             decided[old.type] = Fact(old.type, False, reason, old.message)
     out = []
-    for kind in v.CONDITION_ORDER:
-        fact = decided.get(kind)
-        if fact is None:
-            continue
+    for kind in sorted(decided, key=_RANK.__getitem__):
+        fact = decided[kind]
         status = "True" if fact.status else "False"
-        before = prior.condition(kind)
-        if before is not None and before.status == status and before.last_transition_time:
-            since = before.last_transition_time
+        earlier = before.get(kind)
+        if earlier is not None and earlier.status == status and earlier.last_transition_time:
+            since = earlier.last_transition_time
         else:
             since = now
         out.append(

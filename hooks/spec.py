@@ -175,23 +175,28 @@ class BuildSettings(StrictWire):
     active_deadline_seconds: Annotated[StrictInt, Field(ge=60)] | None = Field(
         None, alias="activeDeadlineSeconds"
     )
-    trtllm: TrtllmLimits = Field(default_factory=TrtllmLimits)
+    trtllm: TrtllmLimits = TrtllmLimits()
     # Read by the NIMCache decorator (hooks/publish.py), not by the build: false keeps the
     # built profile out of NIMCache.status.profiles.
     publish_profile: bool = Field(True, alias="publishProfile")
+
+
+# Defaults are shared instances, never changed: hashable ones as plain defaults (pydantic
+# copies an unhashable default deeply, for each spec), Resources (dicts) through a factory.
+_NO_RESOURCES = Resources()
 
 
 class NIMBuildSpec(StrictWire):
     nim_cache: NIMCacheReference = Field(alias="nimCache")
     image: Image
     model_name: Annotated[StrictStr, AfterValidator(_model_name)] = Field("", alias="modelName")
-    resources: Resources = Field(default_factory=Resources)
+    resources: Resources = Field(default_factory=lambda: _NO_RESOURCES)
     tolerations: list[Toleration] = Field(default_factory=list)
     node_selector: Labels = Field(default_factory=dict, alias="nodeSelector")
     env: list[EnvVar] = Field(default_factory=list)
     labels: Labels = Field(default_factory=dict)
     annotations: AnnotationMap = Field(default_factory=dict)
-    build: BuildSettings = Field(default_factory=BuildSettings)
+    build: BuildSettings = BuildSettings()
 
 
 def parse_spec(raw: object) -> NIMBuildSpec:
