@@ -9,7 +9,6 @@ the same two functions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +17,7 @@ from hooks.decide import decide
 from hooks.errors import RequestError
 from hooks.request import parse_parent, parse_sync_request
 from hooks.settings import Settings
+from hooks.wire import JSON_OBJECT
 
 
 def timestamp(moment: datetime) -> str:
@@ -27,7 +27,7 @@ def timestamp(moment: datetime) -> str:
 
 def sync(body: object, settings: Settings, now: datetime) -> dict[str, Any]:
     """POST /sync: `{controller, parent, children, related, finalizing}` → `{status, children}`."""
-    if not isinstance(body, Mapping):
+    if not isinstance(body, JSON_OBJECT):
         raise RequestError("request body must be a JSON object")
     return decide(parse_sync_request(body), settings, timestamp(now))
 
@@ -35,16 +35,16 @@ def sync(body: object, settings: Settings, now: datetime) -> dict[str, Any]:
 def customize(body: object) -> dict[str, Any]:
     """POST /customize: the related objects, a function of the parent only (Metacontroller
     caches the answer per parent uid and generation)."""
-    if not isinstance(body, Mapping):
+    if not isinstance(body, JSON_OBJECT):
         raise RequestError("request body must be a JSON object")
     parent = parse_parent(body)
     meta = parent.metadata
     if not meta.namespace:
         # A v2 rule with namespace "" lists every namespace (as /nimcache/customize refuses).
         raise RequestError("parent.metadata.namespace must be a non-empty string")
-    spec = parent.spec if isinstance(parent.spec, Mapping) else {}
+    spec = parent.spec if isinstance(parent.spec, JSON_OBJECT) else {}
     ref = spec.get("nimCache")
-    cache_name = ref.get("name") if isinstance(ref, Mapping) else None
+    cache_name = ref.get("name") if isinstance(ref, JSON_OBJECT) else None
     # An invalid spec (no cache name) still gets both rules; "" names no NIMCache at all.
     return {
         "relatedResources": [

@@ -19,7 +19,7 @@ from pydantic_core import CoreSchema, core_schema
 
 from hooks import vocabulary as v
 from hooks.timestamps import time_key
-from hooks.wire import StrictWire, Wire
+from hooks.wire import JSON_OBJECT, StrictWire, Wire
 
 # --- NIM profiles -----------------------------------------------------------------------------
 
@@ -99,9 +99,10 @@ _M = TypeVar("_M", bound=BaseModel)
 
 def _lenient(model: type[_M], raw: object) -> _M | None:
     try:
-        return model.__pydantic_validator__.validate_python(raw)
+        parsed: _M = model.__pydantic_validator__.validate_python(raw)
     except ValidationError:
         return None
+    return parsed
 
 
 # Field names that `populate_by_name` would read where `parse_status` reads only the wire name.
@@ -111,7 +112,7 @@ _STATUS_FIELD_NAMES = frozenset({"observed_generation", "input_profile", "output
 def parse_status(raw: object) -> ObservedStatus:
     """The parent's current status, entry by entry: a part we cannot read is left out, the
     rest (a terminal state, transition times) still counts."""
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, JSON_OBJECT):
         return ObservedStatus()
     state = raw.get("state")
     generation = raw.get("observedGeneration")
@@ -125,9 +126,11 @@ def parse_status(raw: object) -> ObservedStatus:
         # Plainly well-formed (our own earlier output, almost always): the whole status in one
         # validation reads it as entry by entry would; anything it refuses takes that path.
         try:
-            return ObservedStatus.__pydantic_validator__.validate_python(raw)
+            status: ObservedStatus = ObservedStatus.__pydantic_validator__.validate_python(raw)
         except ValidationError:
             pass
+        else:
+            return status
     return _status_by_entry(raw, state, generation, found)
 
 

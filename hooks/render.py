@@ -20,6 +20,7 @@ from hooks.names import cut_name, job_name
 from hooks.observed import NIMCache, NIMProfile, ObjectMeta
 from hooks.settings import Settings
 from hooks.spec import EnvVar, NIMBuildSpec
+from hooks.wire import JSON_OBJECT
 
 BUILDER_RESOURCES = {
     "requests": {"cpu": "50m", "memory": "64Mi"},
@@ -296,23 +297,23 @@ def hand_back(raw: Mapping[str, Any]) -> dict[str, Any]:
     it exists we return it as it is (never re-rendered from a NIMCache that may be gone),
     minus status, server-owned metadata and the fields the Job controller fills in."""
     found = raw.get("metadata")
-    meta: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    meta: Mapping[str, Any] = found if isinstance(found, JSON_OBJECT) else {}
     out_meta: dict[str, Any] = {"name": meta.get("name", "")}
     for key in ("namespace", "labels"):
         if meta.get(key):
             out_meta[key] = meta[key]
     annotations = meta.get("annotations")
-    if isinstance(annotations, Mapping):
+    if isinstance(annotations, JSON_OBJECT):
         kept = {k: a for k, a in annotations.items() if k not in APPLY_ANNOTATIONS}
         if kept:
             out_meta["annotations"] = kept
-    spec = dict(raw["spec"]) if isinstance(raw.get("spec"), Mapping) else {}
+    spec = dict(raw["spec"]) if isinstance(raw.get("spec"), JSON_OBJECT) else {}
     spec.pop("selector", None)
     spec.pop("manualSelector", None)
     template = spec.get("template")
-    if isinstance(template, Mapping) and isinstance(template.get("metadata"), Mapping):
+    if isinstance(template, JSON_OBJECT) and isinstance(template.get("metadata"), JSON_OBJECT):
         tmeta = dict(template["metadata"])
-        if isinstance(tmeta.get("labels"), Mapping):
+        if isinstance(tmeta.get("labels"), JSON_OBJECT):
             tmeta["labels"] = {
                 k: lv for k, lv in tmeta["labels"].items() if k not in JOB_CONTROLLER_LABELS
             }

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from hooks import vocabulary as v
 from hooks.errors import RequestError, describe_errors
 from hooks.observed import Job, NIMCache, ObjectMeta, ObservedStatus, Pod, parse_status
-from hooks.wire import Wire
+from hooks.wire import JSON_OBJECT, Wire
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -49,12 +49,12 @@ def keyed_objects(
     group = container.get(key)
     if group is None:
         return []
-    if not isinstance(group, Mapping):
+    if not isinstance(group, JSON_OBJECT):
         raise RequestError(f"{where}[{key!r}] must be an object keyed by namespace/name")
     objects = []
     for name in sorted(group):
         item = group[name]
-        if not isinstance(item, Mapping):
+        if not isinstance(item, JSON_OBJECT):
             raise RequestError(f"{where}[{key!r}][{name!r}] must be an object")
         if "metadata" not in item:
             # The v2 key is `namespace/name` (or `name`): enough to know the object by.
@@ -73,7 +73,7 @@ def section(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     section = body.get(key)
     if section is None:
         return {}
-    if not isinstance(section, Mapping):
+    if not isinstance(section, JSON_OBJECT):
         raise RequestError(f"{key} must be an object")
     return section
 
@@ -81,15 +81,16 @@ def section(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 def _validate(model: type[_M], raw: Mapping[str, Any], where: str) -> _M:
     try:
         # The validator itself: `model_validate` adds a Python call with six keyword arguments.
-        return model.__pydantic_validator__.validate_python(raw)
+        parsed: _M = model.__pydantic_validator__.validate_python(raw)
     except ValidationError as error:
         raise RequestError("; ".join(describe_errors(error, where))) from None
+    return parsed
 
 
 def parse_parent(body: Mapping[str, Any]) -> Parent:
     """`parent` of a sync or customize request; 400 when it is not an object with metadata."""
     raw = body.get("parent")
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, JSON_OBJECT):
         raise RequestError("request has no 'parent' object")
     return _validate(Parent, raw, "parent")
 

@@ -9,7 +9,6 @@ the decision table turns that into state Failed, reason InvalidSpec.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StrictInt, StrictStr, ValidationError, model_validator
@@ -18,7 +17,7 @@ from hooks import vocabulary as v
 from hooks.errors import SpecError, describe_errors
 from hooks.names import check_annotations, check_labels
 from hooks.quantity import quantity_text, quantity_value
-from hooks.wire import ClosedWire, StrictWire
+from hooks.wire import JSON_OBJECT, ClosedWire, StrictWire
 
 
 def _labels(value: dict[str, str]) -> dict[str, str]:
@@ -201,7 +200,7 @@ class NIMBuildSpec(StrictWire):
 
 def parse_spec(raw: object) -> NIMBuildSpec:
     """`parent.spec` → NIMBuildSpec, or SpecError naming every offending field."""
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, JSON_OBJECT):
         raise SpecError(["spec: must be an object"])
     try:
         return NIMBuildSpec.model_validate(raw)

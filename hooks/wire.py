@@ -9,7 +9,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydantic import BaseModel, ConfigDict
+
+# A JSON object as `isinstance` should test it: `dict` first, which answers for every decoded
+# object in C, so the `Mapping` ABC's Python-level check runs only for other mappings.
+JSON_OBJECT = (dict, Mapping)
 
 
 class Wire(BaseModel):
