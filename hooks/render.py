@@ -26,15 +26,19 @@ BUILDER_RESOURCES = {
     "requests": {"cpu": "50m", "memory": "64Mi"},
     "limits": {"cpu": "500m", "memory": "256Mi"},
 }
-JOB_CONTROLLER_LABELS = (
-    "controller-uid",
-    "batch.kubernetes.io/controller-uid",
-    "job-name",
-    "batch.kubernetes.io/job-name",
+JOB_CONTROLLER_LABELS = frozenset(
+    {
+        "controller-uid",
+        "batch.kubernetes.io/controller-uid",
+        "job-name",
+        "batch.kubernetes.io/job-name",
+    }
 )
-APPLY_ANNOTATIONS = (
-    "metacontroller.k8s.io/last-applied-configuration",
-    "kubectl.kubernetes.io/last-applied-configuration",
+APPLY_ANNOTATIONS = frozenset(
+    {
+        "metacontroller.k8s.io/last-applied-configuration",
+        "kubectl.kubernetes.io/last-applied-configuration",
+    }
 )
 
 

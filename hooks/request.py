@@ -8,8 +8,7 @@ so an invalid spec becomes status (Failed, InvalidSpec) rather than a refused re
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,10 +26,9 @@ class Parent(Wire):
     status: Any = None
 
 
-@dataclass(frozen=True)
-class SyncRequest:
+class SyncRequest(NamedTuple):
     """What `decide` needs, decoded; the spec is parsed later so its errors become status.
-    A plain dataclass: its parts are models already, validating them again cost µs a sync."""
+    A named tuple: its parts are models already, validating them again cost µs a sync."""
 
     parent: Parent
     status: ObservedStatus
