@@ -5,17 +5,21 @@ against that full path, not against written-down answers:
 - `parse_status` (the whole earlier status in one validation) against `_status_by_entry`
   (entry by entry, what cannot be read left out);
 - `request._job` (the observed Job and its `raw` validated together) against validating the
-  Job and then copying `raw` in, the same model or the same 400 message.
+  Job and then copying `raw` in, the same model or the same 400 message;
+- `core.timestamp` (formatted by hand) against `strftime`.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta, timezone
+from datetime import datetime as Datetime
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hooks.core import timestamp
 from hooks.errors import RequestError
 from hooks.observed import Job, _status_by_entry, parse_status
 from hooks.request import _job, _validate
@@ -118,3 +122,16 @@ def _job_then_raw(raw: dict[str, Any]) -> Job:
 @given(JOB)
 def test_job_reads_as_validate_then_copy(raw: dict[str, Any]) -> None:
     assert _outcome(_job, raw) == _outcome(_job_then_raw, raw)
+
+
+ZONES = st.one_of(
+    st.just(UTC),
+    st.integers(min_value=-23 * 60, max_value=23 * 60).map(
+        lambda minutes: timezone(timedelta(minutes=minutes))
+    ),
+)
+
+
+@given(st.datetimes(min_value=Datetime(2, 1, 1), timezones=ZONES))
+def test_timestamp_reads_as_strftime(moment: Datetime) -> None:
+    assert timestamp(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
