@@ -30,8 +30,8 @@ customizer that breaks a rule raises (`CustomizerError`, a 500: see `hooks.exten
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from hooks import vocabulary as v
 from hooks.conditions import Fact, copied_reason, render_conditions, safe_reason
@@ -50,16 +50,16 @@ from hooks.unbuildable import why_nothing_to_build
 MAX_ID = 2**31 - 1  # Kubernetes validates runAsUser/runAsGroup/fsGroup to int32
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """A row's answer: the state, the conditions it establishes, what keeps Ready False."""
+class Outcome(NamedTuple):
+    """A row's answer: the state, the conditions it establishes, what keeps Ready False. A
+    named tuple, as cheap to build as a tuple (a frozen dataclass sets each field in turn)."""
 
     state: str
     facts: list[Fact]
     blocker: Fact | None = None  # what keeps Ready False
     input_profile: NIMProfile | None = None
     output_profile: NIMProfile | None = None
-    children: list[dict[str, Any]] = field(default_factory=list)
+    children: list[dict[str, Any]] | None = None  # None: no child (the answer's list is new)
 
 
 def blocked(kind: str, reason: str, message: str, state: str = v.FAILED) -> Outcome:
@@ -607,7 +607,7 @@ def decide(request: SyncRequest, settings: Settings, now: str) -> dict[str, Any]
     if request.finalizing:
         # Hand back what still exists; owner references clean up after the finalizer goes.
         return _response(status, [hand_back(job.raw) for job in request.jobs], request)
-    return _response(status, outcome.children, request)
+    return _response(status, outcome.children or [], request)
 
 
 def _response(
