@@ -61,9 +61,16 @@ def _chunk_or_gone(unreader: Any, size_hint: int | None = None) -> bytes:
     try:
         data: bytes = unreader._recv(size_hint)
     except TimeoutError:
-        if unreader._reading_headers:
-            return b""
-        raise
+        if not unreader._reading_headers:
+            raise
+        # gthread then closes "gracefully" on its event loop, waiting up to 2 s for the client
+        # to hang up: a client that never does would freeze the whole worker. Nothing is owed
+        # to it (no request yet), so the read side is shut and that wait ends at once.
+        try:
+            unreader.sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
+        return b""
     return data
 
 

@@ -117,6 +117,32 @@ def test_stalled_headers_are_dropped_and_free_their_threads(server: HookServer) 
     assert "Traceback" not in server.log()
 
 
+def test_dropping_a_stalled_header_client_does_not_freeze_the_worker() -> None:
+    # gthread closes a dropped connection on its event loop, waiting up to 2 s for the client
+    # to hang up; one that never does froze the worker (no accept, no kept-alive request).
+    hook = HookServer({"NIMBUILD_HOOK_BODY_TIMEOUT_SECONDS": "1", "WEB_CONCURRENCY": "1"})
+    hook.start()
+    stuck = socket.create_connection((HOST, hook.port), timeout=10)
+    try:
+        stuck.sendall(b"POST /sync HTTP/1.1\r\n")  # and never reads nor hangs up
+        conn = http.client.HTTPConnection(HOST, hook.port, timeout=10)
+        slowest, until = 0.0, time.monotonic() + 3  # the drop happens after 1 s
+        while time.monotonic() < until:
+            started = time.monotonic()
+            conn.request("POST", "/customize", json.dumps({"parent": nimbuild()}))
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200
+            slowest = max(slowest, time.monotonic() - started)
+            time.sleep(0.05)
+        conn.close()
+        assert slowest < 1.0, f"a request waited {slowest:.2f} s"
+    finally:
+        stuck.close()
+        hook.stop()
+        hook.close()
+
+
 def test_a_body_that_arrives_in_time_is_read(server: HookServer) -> None:
     sock = stalled(server.port)
     try:
