@@ -40,9 +40,13 @@ def check_labels(value: Mapping[str, str]) -> None:
 
 
 def check_annotations(value: Mapping[str, str]) -> None:
-    """Annotation values are free text; only the keys have rules."""
+    """Annotation values are free text; only the keys have rules, those of a qualified name
+    with case ignored (apimachinery's ValidateAnnotations lowercases the key first)."""
     for key in value:
-        check_qualified_name(key)
+        try:
+            check_qualified_name(key.lower())
+        except ValueError:
+            check_qualified_name(key)  # the same fault, named as the key is written
 
 
 def cut_name(text: str, limit: int = v.NAME_LIMIT) -> str:

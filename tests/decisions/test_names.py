@@ -68,8 +68,18 @@ def test_an_empty_prefix_is_refused_as_an_invalid_prefix(check: object) -> None:
     assert callable(check)
     with pytest.raises(ValueError, match=r"^key '/team' has an invalid prefix$"):
         check({"/team": "ml"})
-    with pytest.raises(ValueError, match=r"^key 'Bad/team' has an invalid prefix$"):
-        check({"Bad/team": "ml"})
+    with pytest.raises(ValueError, match=r"^key 'bad_/team' has an invalid prefix$"):
+        check({"bad_/team": "ml"})
+
+
+def test_case_counts_in_label_keys_not_in_annotation_keys() -> None:
+    """apimachinery: ValidateLabels checks the key as written, ValidateAnnotations lowercases it
+    first, so `Example.COM/team` is a valid annotation key and no valid label key."""
+    with pytest.raises(ValueError, match=r"^key 'Example.COM/team' has an invalid prefix$"):
+        check_labels({"Example.COM/team": "ml"})
+    check_annotations({"Example.COM/team": "ml"})
+    with pytest.raises(ValueError, match=r"^key 'Example.COM /team' has an invalid prefix$"):
+        check_annotations({"Example.COM /team": "ml"})  # named as written, not lowercased
 
 
 @pytest.mark.parametrize(
